@@ -1,0 +1,79 @@
+"""
+The app's settings, read from the ``DISTINCT`` dict at call time.
+
+Every key has a default in ``DEFAULTS``; nothing is written back onto
+``django.conf.settings``, so ``override_settings(DISTINCT={...})`` works in
+tests and a deploy only needs the keys it changes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Credentials and endpoint.
+    "API_KEY": None,  # falls back to the DISTINCT_API_KEY environment variable
+    "BASE_URL": "https://api.distinct.so",
+    # Seconds: one number for both, or (connect, read).
+    "TIMEOUT": (3.05, 10.0),
+    # How a user becomes an erasure request.  Each *_FIELD is an attribute
+    # path on the user ("pk", "email", "profile.phone"); USER_IDENTITY, a
+    # callable or its dotted path, replaces all three when set.
+    "USER_ID_FIELD": "pk",
+    "USER_EMAIL_FIELD": None,  # None: the user model's EMAIL_FIELD
+    "USER_PHONE_FIELD": "phone",  # a user without this attribute has no phone
+    "USER_IDENTITY": None,
+    # The deletion signal handler, and sending right after the commit.
+    "ERASE_ON_DELETE": True,
+    "SEND_ON_COMMIT": True,
+    "SEND_ON_COMMIT_LIMIT": 5,  # sends per transaction; the rest wait for the sweep
+    # Retries of transient failures.
+    "MAX_ATTEMPTS": 12,
+    "BACKOFF_BASE": 60,  # seconds before the first retry; doubles each time
+    "BACKOFF_MAX": 6 * 60 * 60,
+    # How long a worker's claim on a request lasts before others may take it.
+    "CLAIM_TIMEOUT": 5 * 60,
+}
+
+API_KEY_ENV = "DISTINCT_API_KEY"
+DELETE_PATH = "/api/v1/users/delete"
+
+
+def user_settings() -> dict[str, Any]:
+    """Return the project's ``DISTINCT`` dict, or an empty one."""
+    value = getattr(settings, "DISTINCT", None)
+    return value if isinstance(value, dict) else {}
+
+
+def get(name: str) -> Any:
+    """Return the current value of one setting."""
+    if name not in DEFAULTS:
+        raise KeyError(f"Unknown django-distinct setting: {name}")
+    return user_settings().get(name, DEFAULTS[name])
+
+
+def is_set(name: str) -> bool:
+    """Tell whether the project set ``name`` itself."""
+    return name in user_settings()
+
+
+def api_key() -> str:
+    """Return the API key from the settings or the environment, or ``""``."""
+    return get("API_KEY") or os.environ.get(API_KEY_ENV, "")
+
+
+def delete_url() -> str:
+    """Return the absolute URL of Distinct's delete-user endpoint."""
+    return str(get("BASE_URL")).rstrip("/") + DELETE_PATH
+
+
+def timeout() -> tuple[float, float]:
+    """Return ``(connect, read)`` timeouts in seconds."""
+    value = get("TIMEOUT")
+    if isinstance(value, (int, float)):
+        return (float(value), float(value))
+    connect, read = value
+    return (float(connect), float(read))

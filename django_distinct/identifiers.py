@@ -1,0 +1,182 @@
+"""
+Turn identifiers as sites store them into what Distinct accepts.
+
+Distinct erases the person its records match, and an erasure cannot be
+undone, so a value is only ever cleaned, never guessed: surrounding
+whitespace goes, an email's domain is lower-cased (domains are
+case-insensitive; local parts are not, and stay as stored), and a phone
+number is parsed with ``PHONENUMBER_DEFAULT_REGION`` and sent in E.164.
+A national number with no region configured is refused rather than given a
+country.  Whatever cannot be made valid is dropped with a reason that never
+repeats the value itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+# RFC 5321 caps a forward path at 256 octets including the angle brackets.
+# Checking length first also keeps the validator's regex away from
+# pathological input.
+EMAIL_MAX_LENGTH = 254
+# The tracking model's column; Distinct sets no limit of its own.
+ID_MAX_LENGTH = 255
+# E.164 allows 15 digits; anything much longer stored in a phone column is
+# not a phone number, and the parser need not see it.
+PHONE_MAX_INPUT_LENGTH = 64
+
+_email_validator = EmailValidator()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The identifiers of one person, as the site holds them."""
+
+    id: Any
+    email: Any = None
+    phone: Any = None
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Identifiers ready for Distinct, and why any were dropped."""
+
+    id: str
+    email: str = ""
+    phone: str = ""
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def sendable(self) -> bool:
+        """Tell whether Distinct can be asked to erase this person."""
+        return bool(self.id) and bool(self.email or self.phone)
+
+    def payload(self) -> dict[str, str]:
+        """Return the request body: empty identifiers are left out."""
+        body = {"id": self.id}
+        if self.email:
+            body["email"] = self.email
+        if self.phone:
+            body["phone"] = self.phone
+        return body
+
+
+def normalize(identity: Identity) -> Normalized:
+    """Clean every identifier of ``identity`` and collect the problems."""
+    problems: list[str] = []
+
+    user_id = normalize_id(identity.id)
+    if not user_id:
+        problems.append("id: missing")
+    elif len(user_id) > ID_MAX_LENGTH:
+        problems.append(f"id: longer than {ID_MAX_LENGTH} characters")
+        user_id = ""
+
+    email, problem = normalize_email(identity.email)
+    if problem:
+        problems.append(f"email: {problem}")
+
+    phone, problem = normalize_phone(identity.phone)
+    if problem:
+        problems.append(f"phone: {problem}")
+
+    if user_id and not email and not phone and not problems:
+        problems.append("no email or phone to identify the person")
+    return Normalized(user_id, email, phone, tuple(problems))
+
+
+def normalize_id(value: Any) -> str:
+    """Return the id as a trimmed string, ``""`` when there is none."""
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def normalize_email(value: Any) -> tuple[str, str]:
+    """Return ``(email, problem)``; both are ``""`` when there is no email."""
+    if value is None:
+        return "", ""
+    if not isinstance(value, str):
+        return "", "not text"
+    value = value.strip()
+    if not value:
+        return "", ""
+    if len(value) > EMAIL_MAX_LENGTH:
+        return "", f"longer than {EMAIL_MAX_LENGTH} characters"
+    local, at, domain = value.rpartition("@")
+    if not at:
+        return "", "no @ in the address"
+    value = f"{local}@{domain.lower()}"
+    try:
+        _email_validator(value)
+    except ValidationError:
+        return "", "not a valid address"
+    return value, ""
+
+
+def normalize_phone(value: Any, region: str | None = None) -> tuple[str, str]:
+    """Return ``(e164, problem)``; both are ``""`` when there is no phone.
+
+    ``value`` may be text or a ``phonenumbers.PhoneNumber`` (which includes
+    django-phonenumber-field's ``PhoneNumber``).  An extension is dropped:
+    E.164 has no place for it.
+    """
+    if value is None:
+        return "", ""
+    if isinstance(value, phonenumbers.PhoneNumber):
+        number = value
+        if not number.country_code and not number.national_number:
+            # An empty PhoneNumberField value is a PhoneNumber with nothing in
+            # it; it would format to "+NoneNone".
+            raw = getattr(number, "raw_input", "") or ""
+            return normalize_phone(raw, region) if raw.strip() else ("", "")
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return "", ""
+        if len(text) > PHONE_MAX_INPUT_LENGTH:
+            return "", "too long to be a phone number"
+        if region is None:
+            region = getattr(settings, "PHONENUMBER_DEFAULT_REGION", None)
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException as exc:
+            if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+                if not text.startswith("+") and not region:
+                    return "", (
+                        "not in international form and "
+                        "PHONENUMBER_DEFAULT_REGION is not set"
+                    )
+                return "", "unknown country code"
+            return "", "not a phone number"
+    else:
+        return "", "not text"
+
+    if not phonenumbers.is_valid_number(number):
+        return "", "not a valid number"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+
+
+def mask_email(email: str) -> str:
+    """Return ``j***@example.com`` for ``john@example.com``."""
+    if not email:
+        return ""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    """Return ``+1******2671`` for ``+14155552671``."""
+    if not phone:
+        return ""
+    if len(phone) <= 6:
+        return "*" * len(phone)
+    return phone[:2] + "*" * (len(phone) - 6) + phone[-4:]

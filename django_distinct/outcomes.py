@@ -1,0 +1,176 @@
+"""
+Classify what Distinct answered.
+
+The status decides first and the body second: a 502 from a proxy is an
+HTML page, and parsing it as Distinct's JSON would turn an outage into a
+validation error.  Messages are compared after folding case, whitespace and
+a trailing full stop, because the wording is Distinct's and may drift in
+small ways; a 200 whose message is unknown is never taken for a success.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MESSAGE_MAX_LENGTH = 500
+
+
+class Outcome(models.TextChoices):
+    """What one attempt came to."""
+
+    SUCCEEDED = "succeeded", _("Erased")
+    NOT_FOUND = "not_found", _("Not found at Distinct")
+    REJECTED = "rejected", _("Rejected as invalid")
+    CONFIG_ERROR = "config_error", _("Refused: configuration")
+    RETRY = "retry", _("Temporary failure")
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The outcome of one answer, with what an operator needs to see."""
+
+    outcome: str
+    message: str
+    http_status: int | None = None
+    retry_after: float | None = None  # seconds, when the server asked for it
+    in_doubt: bool = False  # the request may have been acted on
+
+
+def fold(message: str) -> str:
+    """Return ``message`` lower-cased, with spaces collapsed, no end dot."""
+    return re.sub(r"\s+", " ", message).strip().rstrip(".").strip().casefold()
+
+
+DELETED = fold("User data deleted successfully.")
+NOT_FOUND = fold("User not found.")
+PERMISSION_SCOPE = fold("Insufficient permission scope for this operation.")
+VALIDATION = frozenset(
+    fold(m)
+    for m in (
+        "Either email or phone is required.",
+        "User id is required.",
+        "Email must be a valid format (e.g. user@example.com).",
+        "Phone number must be a valid E.164 format (e.g. +14155552671).",
+    )
+)
+
+
+def parse_body(body: bytes) -> dict[str, Any] | None:
+    """Return the body as a JSON object, or ``None`` if it is not one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def body_message(data: dict[str, Any] | None) -> str:
+    """Return Distinct's ``message``, trimmed to what we store."""
+    if data is None:
+        return ""
+    message = data.get("message")
+    if not isinstance(message, str):
+        return ""
+    return " ".join(message.split())[:MESSAGE_MAX_LENGTH]
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Return a ``Retry-After`` header as seconds from now, if it is valid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - timezone.now()).total_seconds())
+
+
+def describe_unexpected(status: int, data: dict[str, Any] | None, size: int) -> str:
+    """Say what an answer we do not recognise looked like, without its body."""
+    if data is None:
+        return f"HTTP {status} with a body that is not JSON ({size} bytes)"
+    message = body_message(data)
+    if message:
+        return f"HTTP {status}: {message}"
+    return f"HTTP {status} with no message"
+
+
+def classify_response(
+    status: int, body: bytes, headers: dict[str, str] | None = None
+) -> Classification:
+    """Classify one HTTP answer from the delete-user endpoint."""
+    headers = headers or {}
+
+    if status >= 500 or status in (408, 425, 429):
+        data = parse_body(body)
+        return Classification(
+            Outcome.RETRY,
+            body_message(data) or describe_unexpected(status, data, len(body)),
+            status,
+            retry_after=retry_after_seconds(headers.get("Retry-After")),
+        )
+
+    data = parse_body(body)
+    message = body_message(data)
+    folded = fold(message)
+
+    if status == 200:
+        code = data.get("statusCode", 200) if data else None
+        if code == 200 and folded == DELETED:
+            return Classification(Outcome.SUCCEEDED, message, status)
+        if code == 200 and folded == NOT_FOUND:
+            return Classification(Outcome.NOT_FOUND, message, status)
+        return Classification(
+            Outcome.RETRY,
+            "unexpected answer: " + describe_unexpected(status, data, len(body)),
+            status,
+        )
+
+    if status == 400:
+        if folded == PERMISSION_SCOPE:
+            # Documented quirk: HTTP 400 whose body says statusCode 500.  It
+            # is the key's scope, not a server fault, so retrying is useless.
+            return Classification(Outcome.CONFIG_ERROR, message, status)
+        if data is not None and data.get("statusCode") == 500:
+            return Classification(Outcome.RETRY, message or "server error", status)
+        if folded in VALIDATION:
+            return Classification(Outcome.REJECTED, message, status)
+        return Classification(
+            Outcome.REJECTED, describe_unexpected(status, data, len(body)), status
+        )
+
+    if status in (401, 403):
+        reason = message or describe_unexpected(status, data, len(body))
+        return Classification(Outcome.CONFIG_ERROR, reason, status)
+
+    if 300 <= status < 400 or status in (404, 405, 407):
+        # Wrong BASE_URL, or a proxy in the way: nothing a retry would fix.
+        where = headers.get("Location", "")
+        hint = "check DISTINCT['BASE_URL']"
+        if where:
+            hint += " (redirected)"
+        return Classification(Outcome.CONFIG_ERROR, f"HTTP {status}: {hint}", status)
+
+    if 400 <= status < 500:
+        return Classification(
+            Outcome.REJECTED, describe_unexpected(status, data, len(body)), status
+        )
+
+    return Classification(
+        Outcome.RETRY,
+        "unexpected answer: " + describe_unexpected(status, data, len(body)),
+        status,
+    )
