@@ -1,0 +1,239 @@
+"""
+System checks for the ``DISTINCT`` settings.
+
+A bad setting should stop ``manage.py check`` with a clear message, not
+surface as a crash at the first deletion.  Ids are stable: a retired one is
+never reused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.module_loading import import_string
+
+from . import conf
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+_POSITIVE_INTEGERS = {
+    "SEND_ON_COMMIT_LIMIT": 0,  # the smallest value allowed
+    "MAX_ATTEMPTS": 1,
+    "CLAIM_TIMEOUT": 1,
+}
+_POSITIVE_NUMBERS = ("BACKOFF_BASE", "BACKOFF_MAX")
+_BOOLEANS = ("ERASE_ON_DELETE", "SEND_ON_COMMIT")
+_FIELDS = ("USER_ID_FIELD", "USER_EMAIL_FIELD", "USER_PHONE_FIELD")
+
+
+def register() -> None:
+    checks.register(check_settings, "django_distinct")
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    raw = getattr(settings, "DISTINCT", {})
+    if not isinstance(raw, dict):
+        return [
+            checks.Error(
+                "DISTINCT must be a dict.",
+                hint="Set DISTINCT = {'API_KEY': ..., ...} in your settings.",
+                id="django_distinct.E001",
+            )
+        ]
+
+    messages: list[checks.CheckMessage] = []
+    unknown = sorted(set(raw) - set(conf.DEFAULTS))
+    if unknown:
+        messages.append(
+            checks.Warning(
+                f"Unknown DISTINCT setting(s): {', '.join(unknown)}.",
+                hint=f"Known settings: {', '.join(sorted(conf.DEFAULTS))}.",
+                id="django_distinct.W002",
+            )
+        )
+    if not conf.api_key():
+        messages.append(
+            checks.Warning(
+                "No Distinct API key is configured; every erasure will be "
+                "refused with 401 and stay pending.",
+                hint=f"Set DISTINCT['API_KEY'] or the {conf.API_KEY_ENV} "
+                "environment variable.",
+                id="django_distinct.W001",
+            )
+        )
+    messages += _check_base_url()
+    messages += _check_timeout()
+    messages += _check_numbers()
+    messages += _check_user_mapping()
+    return messages
+
+
+def _check_base_url() -> list[checks.CheckMessage]:
+    url = conf.get("BASE_URL")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return [
+            checks.Error(
+                "DISTINCT['BASE_URL'] must be an absolute http(s) URL.",
+                hint="The default is https://api.distinct.so.",
+                id="django_distinct.E003",
+            )
+        ]
+    if (
+        parts.scheme != "https"
+        and not settings.DEBUG
+        and parts.hostname not in LOOPBACK_HOSTS
+    ):
+        return [
+            checks.Error(
+                "DISTINCT['BASE_URL'] is not HTTPS: emails, phone numbers and "
+                "the API key would cross the network in clear text.",
+                hint="Use https://, or a loopback address for a local double.",
+                id="django_distinct.E004",
+            )
+        ]
+    return []
+
+
+def _check_timeout() -> list[checks.CheckMessage]:
+    value = conf.get("TIMEOUT")
+    if _is_number(value) and value > 0:
+        return []
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(_is_number(v) and v > 0 for v in value)
+    ):
+        return []
+    return [
+        checks.Error(
+            "DISTINCT['TIMEOUT'] must be a positive number of seconds or a "
+            "(connect, read) pair of them.",
+            hint="The default is (3.05, 10.0).",
+            id="django_distinct.E005",
+        )
+    ]
+
+
+def _check_numbers() -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    for name, smallest in _POSITIVE_INTEGERS.items():
+        value = conf.get(name)
+        if not (isinstance(value, int) and not isinstance(value, bool)) or (
+            value < smallest
+        ):
+            messages.append(
+                checks.Error(
+                    f"DISTINCT['{name}'] must be an integer of at least {smallest}.",
+                    hint=f"The default is {conf.DEFAULTS[name]}.",
+                    id="django_distinct.E006",
+                )
+            )
+    for name in _POSITIVE_NUMBERS:
+        value = conf.get(name)
+        if not (_is_number(value) and value > 0):
+            messages.append(
+                checks.Error(
+                    f"DISTINCT['{name}'] must be a positive number of seconds.",
+                    hint=f"The default is {conf.DEFAULTS[name]}.",
+                    id="django_distinct.E006",
+                )
+            )
+    for name in _BOOLEANS:
+        if not isinstance(conf.get(name), bool):
+            messages.append(
+                checks.Error(
+                    f"DISTINCT['{name}'] must be True or False.",
+                    id="django_distinct.E007",
+                )
+            )
+    if messages:
+        return messages
+
+    if conf.get("BACKOFF_MAX") < conf.get("BACKOFF_BASE"):
+        messages.append(
+            checks.Error(
+                "DISTINCT['BACKOFF_MAX'] is smaller than DISTINCT['BACKOFF_BASE'].",
+                id="django_distinct.E006",
+            )
+        )
+    if not _check_timeout() and conf.get("CLAIM_TIMEOUT") <= sum(conf.timeout()):
+        messages.append(
+            checks.Error(
+                "DISTINCT['CLAIM_TIMEOUT'] is not longer than one request can "
+                "take (connect + read timeout), so a second worker could send "
+                "a request that is still in flight.",
+                hint="Keep CLAIM_TIMEOUT well above the sum of TIMEOUT.",
+                id="django_distinct.E010",
+            )
+        )
+    return messages
+
+
+def _check_user_mapping() -> list[checks.CheckMessage]:
+    custom = conf.get("USER_IDENTITY")
+    if custom:
+        try:
+            func = import_string(custom) if isinstance(custom, str) else custom
+        except ImportError as exc:
+            return [
+                checks.Error(
+                    f"DISTINCT['USER_IDENTITY'] cannot be imported: {exc}",
+                    id="django_distinct.E008",
+                )
+            ]
+        if not callable(func):
+            return [
+                checks.Error(
+                    "DISTINCT['USER_IDENTITY'] must be a callable taking a user.",
+                    id="django_distinct.E008",
+                )
+            ]
+        return []
+
+    user_model = get_user_model()
+    messages: list[checks.CheckMessage] = []
+    for name in _FIELDS:
+        if not conf.is_set(name):
+            continue
+        path = conf.get(name)
+        if path is None and name != "USER_ID_FIELD":
+            continue
+        if not isinstance(path, str) or not path:
+            messages.append(
+                checks.Error(
+                    f"DISTINCT['{name}'] must be an attribute path such as "
+                    "'email' or 'profile.phone'.",
+                    id="django_distinct.E009",
+                )
+            )
+            continue
+        first = path.split(".", 1)[0]
+        if not _has_attribute(user_model, first):
+            messages.append(
+                checks.Error(
+                    f"DISTINCT['{name}'] names '{first}', which "
+                    f"{user_model._meta.label} does not have.",
+                    id="django_distinct.E009",
+                )
+            )
+    return messages
+
+
+def _has_attribute(model: type, name: str) -> bool:
+    if name == "pk" or hasattr(model, name):
+        return True
+    try:
+        model._meta.get_field(name)  # type: ignore[attr-defined]
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,151 @@
+"""The record of every erasure request and of each attempt to send it."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .identifiers import mask_email, mask_phone
+from .outcomes import MESSAGE_MAX_LENGTH, Outcome
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    NOT_FOUND = "not_found", _("Not found")
+    FAILED = "failed", _("Failed")
+
+
+class Source(models.TextChoices):
+    USER_DELETION = "user_deletion", _("User deletion")
+    COMMAND = "command", _("Management command")
+    ADMIN = "admin", _("Admin")
+    API = "api", _("REST API")
+
+
+class Trigger(models.TextChoices):
+    """What made one attempt happen."""
+
+    ON_COMMIT = "on_commit", _("After the deletion committed")
+    SWEEP = "sweep", _("Sweep")
+    COMMAND = "command", _("Management command")
+    ADMIN = "admin", _("Admin")
+    API = "api", _("REST API")
+
+
+TERMINAL = (Status.SUCCEEDED, Status.NOT_FOUND, Status.FAILED)
+
+
+class ErasureRequest(models.Model):
+    """One person to erase at Distinct.
+
+    There is no foreign key to the user: by the time this row matters, the
+    user is gone.  ``email`` and ``phone`` hold exactly what is sent, after
+    cleaning; an identifier that could not be cleaned is not kept, and
+    ``identifier_problems`` says why it was dropped.
+    """
+
+    user_id = models.CharField(_("user id"), max_length=255, db_index=True)
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    phone = models.CharField(_("phone"), max_length=16, blank=True)
+    identifier_problems = models.CharField(
+        _("identifier problems"), max_length=500, blank=True
+    )
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    attempts = models.PositiveIntegerField(
+        _("attempts"),
+        default=0,
+        help_text=_(
+            "Attempts counted toward MAX_ATTEMPTS. Refusals of the site's own "
+            "configuration are kept in the history but not counted."
+        ),
+    )
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    last_http_status = models.PositiveSmallIntegerField(
+        _("last HTTP status"), null=True, blank=True
+    )
+    last_message = models.CharField(
+        _("last message"),
+        max_length=MESSAGE_MAX_LENGTH,
+        blank=True,
+        help_text=_("Distinct's message, or the transport error."),
+    )
+    failure_reason = models.CharField(
+        _("failure reason"), max_length=MESSAGE_MAX_LENGTH, blank=True
+    )
+
+    # A worker owns the row between claimed_at and claimed_until; past that,
+    # the claim is stale and any worker may take it.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("erasure request")
+        verbose_name_plural = _("erasure requests")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="distinct_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        # No email or phone: this string ends up in logs and tracebacks.
+        return f"Erasure #{self.pk} of user {self.user_id} ({self.status})"
+
+    @property
+    def masked_email(self) -> str:
+        return mask_email(self.email)
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class ErasureAttempt(models.Model):
+    """One try at sending an erasure request, whatever came of it."""
+
+    request = models.ForeignKey(
+        ErasureRequest,
+        on_delete=models.CASCADE,
+        related_name="history",
+        verbose_name=_("erasure request"),
+    )
+    started_at = models.DateTimeField(_("started at"))
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"))
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(
+        _("HTTP status"), null=True, blank=True
+    )
+    message = models.CharField(_("message"), max_length=MESSAGE_MAX_LENGTH, blank=True)
+    in_doubt = models.BooleanField(
+        _("in doubt"),
+        default=False,
+        help_text=_("The request may have reached Distinct before it failed."),
+    )
+    trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
+    actor = models.CharField(
+        _("actor"),
+        max_length=150,
+        blank=True,
+        help_text=_("Who re-sent it by hand, if anyone."),
+    )
+
+    class Meta:
+        verbose_name = _("erasure attempt")
+        verbose_name_plural = _("erasure attempts")
+        ordering = ["started_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Attempt on erasure #{self.request_id}: {self.outcome}"

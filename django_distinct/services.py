@@ -1,0 +1,552 @@
+"""
+The erasure workflow: record a request, claim it, send it, record the outcome.
+
+The signal handler, the management command, the admin and the REST API all
+come through here; only ``client`` speaks HTTP and only ``outcomes`` reads
+Distinct's answers.
+
+Delivery is at least once.  A request is written in the same transaction as
+the deletion that caused it, and sent only after that transaction commits.
+Before sending, a worker claims the row with a conditional UPDATE (a lease
+that expires), so two workers never send the same request at once on any
+database; the HTTP call runs with no transaction or row lock held.  A worker
+that dies mid-send leaves its lease to expire, and the request is sent
+again: Distinct's endpoint is idempotent, so a repeat is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import conf
+from .client import get_client
+from .exceptions import DistinctTransportError
+from .identifiers import Identity, Normalized, mask_email, mask_phone, normalize
+from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
+from .outcomes import MESSAGE_MAX_LENGTH, Classification, Outcome, classify_response
+
+logger = logging.getLogger(__name__)
+
+# Rows fetched per query while sweeping: memory stays flat however many wait.
+SWEEP_BATCH_SIZE = 200
+# However long Retry-After asks for, look again within a day.
+RETRY_AFTER_CAP = 24 * 60 * 60
+
+_OUTCOME_STATUS = {
+    Outcome.SUCCEEDED: Status.SUCCEEDED,
+    Outcome.NOT_FOUND: Status.NOT_FOUND,
+    Outcome.REJECTED: Status.FAILED,
+}
+
+
+# --------------------------------------------------------------------------
+# From a user to an erasure request
+# --------------------------------------------------------------------------
+
+
+def identity_for_user(user: Any) -> Identity:
+    """Read the identifiers of ``user`` as the settings map them."""
+    custom = conf.get("USER_IDENTITY")
+    if custom:
+        func = import_string(custom) if isinstance(custom, str) else custom
+        result = func(user)
+        if isinstance(result, Identity):
+            return result
+        return Identity(
+            id=result.get("id"), email=result.get("email"), phone=result.get("phone")
+        )
+
+    email_field = conf.get("USER_EMAIL_FIELD")
+    if not email_field:
+        get_name = getattr(user, "get_email_field_name", None)
+        email_field = get_name() if get_name else "email"
+    phone_field = conf.get("USER_PHONE_FIELD")
+    return Identity(
+        id=read_path(user, conf.get("USER_ID_FIELD")),
+        email=read_path(user, email_field),
+        phone=read_path(user, phone_field) if phone_field else None,
+    )
+
+
+def read_path(obj: Any, path: str) -> Any:
+    """Follow a dotted attribute path; a missing link gives ``None``."""
+    for name in path.split("."):
+        try:
+            obj = getattr(obj, name)
+        except (AttributeError, ObjectDoesNotExist):
+            return None
+        if obj is None:
+            return None
+    return obj() if callable(obj) else obj
+
+
+def request_erasure(
+    identity: Identity,
+    *,
+    source: str,
+    using: str | None = None,
+    send_on_commit: bool | None = None,
+) -> ErasureRequest:
+    """Record that ``identity`` must be erased, and queue the send.
+
+    Call it inside the transaction that removes the person: the row commits
+    or rolls back with it.  Identifiers that cannot be cleaned are dropped;
+    with none left the request is recorded as failed and never sent.
+    """
+    using = using or DEFAULT_DB_ALIAS
+    normalized = normalize(identity)
+    request = _new_request(normalized, source)
+    request.save(using=using)
+    _log_recorded(request, normalized)
+
+    if send_on_commit is None:
+        send_on_commit = conf.get("SEND_ON_COMMIT")
+    if send_on_commit and request.status == Status.PENDING:
+        queue_after_commit(request.pk, using=using)
+    return request
+
+
+def _new_request(normalized: Normalized, source: str) -> ErasureRequest:
+    request = ErasureRequest(
+        user_id=normalized.id,
+        email=normalized.email,
+        phone=normalized.phone,
+        identifier_problems="; ".join(normalized.problems)[:500],
+        source=source,
+    )
+    if not normalized.sendable:
+        request.status = Status.FAILED
+        request.failure_reason = _truncate(
+            "nothing valid to send: " + "; ".join(normalized.problems)
+        )
+        request.completed_at = timezone.now()
+    return request
+
+
+def _log_recorded(request: ErasureRequest, normalized: Normalized) -> None:
+    if request.status == Status.FAILED:
+        logger.warning(
+            "Erasure of user %s cannot be sent: %s",
+            request.user_id or "(no id)",
+            request.failure_reason,
+        )
+    elif normalized.problems:
+        logger.warning(
+            "Erasure of user %s will be sent without some identifiers: %s",
+            request.user_id,
+            "; ".join(normalized.problems),
+        )
+
+
+# --------------------------------------------------------------------------
+# Sending right after the deletion commits
+# --------------------------------------------------------------------------
+
+
+class _AfterCommitBatch:
+    """The requests one transaction recorded, sent once it commits.
+
+    One batch per transaction keeps the web request that deleted users to a
+    bounded number of HTTP calls (SEND_ON_COMMIT_LIMIT); the rest stay
+    pending for ``distinct_erase``.
+    """
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self.pks: list[int] = []
+
+    def __call__(self) -> None:
+        connection = transaction.get_connection(self.using)
+        if getattr(connection, _BATCH_ATTR, None) is self:
+            delattr(connection, _BATCH_ATTR)
+        limit = conf.get("SEND_ON_COMMIT_LIMIT")
+        for pk in self.pks[:limit]:
+            try:
+                result = send(pk, trigger=Trigger.ON_COMMIT, using=self.using)
+            except Exception:
+                # The deletion has committed; failing the caller's request now
+                # would only hide that it succeeded.  The row stays pending.
+                logger.exception("Sending erasure #%s after commit failed", pk)
+                return
+            if result is not None and result.outcome in (
+                Outcome.RETRY,
+                Outcome.CONFIG_ERROR,
+            ):
+                # Distinct is struggling or refusing us: leave the rest to
+                # the sweep rather than make this request wait on each one.
+                return
+
+
+_BATCH_ATTR = "_django_distinct_batch"
+
+
+def queue_after_commit(pk: int, *, using: str) -> None:
+    """Send request ``pk`` once the current transaction on ``using`` commits."""
+    connection = transaction.get_connection(using)
+    batch = getattr(connection, _BATCH_ATTR, None)
+    # A rolled-back transaction discards its callbacks but cannot tell us;
+    # a batch that is no longer among them belongs to a finished transaction.
+    # (``run_on_commit`` is the list Django keeps of them: (savepoints, func,
+    # robust) for each.)
+    if batch is None or not any(
+        entry[1] is batch for entry in connection.run_on_commit
+    ):
+        batch = _AfterCommitBatch(using)
+        setattr(connection, _BATCH_ATTR, batch)
+        transaction.on_commit(batch, using=using, robust=True)
+    batch.pks.append(pk)
+
+
+# --------------------------------------------------------------------------
+# Sending one request
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class SendResult:
+    """What became of one request after one send."""
+
+    request: ErasureRequest
+    outcome: str
+    message: str
+    http_status: int | None = None
+    sent: bool = True  # False when nothing valid was left to send
+
+    @property
+    def status(self) -> str:
+        return self.request.status
+
+
+def claim(
+    pk: int, *, using: str | None = None, only_due: bool = True
+) -> uuid.UUID | None:
+    """Take request ``pk`` for sending; return the claim token, or ``None``.
+
+    The conditional UPDATE succeeds for at most one caller, on every
+    database, so the row count alone says who owns the request.
+    """
+    now = timezone.now()
+    token = uuid.uuid4()
+    rows = ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lte=now),
+        pk=pk,
+        status=Status.PENDING,
+    )
+    if only_due:
+        rows = rows.filter(next_attempt_at__lte=now)
+    lease = timedelta(seconds=conf.get("CLAIM_TIMEOUT"))
+    updated = rows.update(claim_token=token, claimed_until=now + lease, updated_at=now)
+    return token if updated else None
+
+
+def send(
+    pk: int,
+    *,
+    trigger: str,
+    actor: str = "",
+    using: str | None = None,
+    only_due: bool = True,
+) -> SendResult | None:
+    """Claim request ``pk``, send it and record the outcome.
+
+    Return ``None`` when the request is not pending, not yet due (unless
+    ``only_due`` is false), or claimed by another worker.
+    """
+    using = using or DEFAULT_DB_ALIAS
+    token = claim(pk, using=using, only_due=only_due)
+    if token is None:
+        return None
+    request = ErasureRequest.objects.using(using).get(pk=pk)
+
+    normalized = normalize(Identity(request.user_id, request.email, request.phone))
+    if not normalized.sendable:
+        return _fail_unsendable(request, normalized, token, using)
+
+    started = timezone.now()
+    classification, elapsed = _post(normalized.payload())
+    attempt = ErasureAttempt(
+        request=request,
+        started_at=started,
+        duration_ms=int(elapsed * 1000),
+        outcome=classification.outcome,
+        http_status=classification.http_status,
+        message=classification.message,
+        in_doubt=classification.in_doubt,
+        trigger=trigger,
+        actor=actor[:150],
+    )
+    changes = _changes_for(request, classification)
+    with transaction.atomic(using=using):
+        attempt.save(using=using)
+        owned = (
+            ErasureRequest.objects.using(using)
+            .filter(pk=pk, claim_token=token)
+            .update(claim_token=None, claimed_until=None, **changes)
+        )
+    if not owned:
+        # Our lease ran out mid-send and another worker took the request; it
+        # will record its own outcome.  The attempt above is still history.
+        logger.warning(
+            "Erasure #%s: claim expired while sending; outcome %s kept only "
+            "in the attempt history",
+            pk,
+            classification.outcome,
+        )
+    for name, value in changes.items():
+        setattr(request, name, value)
+    request.claim_token = request.claimed_until = None
+
+    _log_outcome(request, classification)
+    return SendResult(
+        request,
+        classification.outcome,
+        classification.message,
+        classification.http_status,
+    )
+
+
+def _post(payload: dict[str, str]) -> tuple[Classification, float]:
+    """Send one payload; return its classification and the seconds it took."""
+    client = get_client()
+    started = timezone.now()
+    try:
+        raw = client.delete_user(payload)
+    except DistinctTransportError as exc:
+        elapsed = (timezone.now() - started).total_seconds()
+        return (
+            Classification(Outcome.RETRY, str(exc), None, in_doubt=exc.in_doubt),
+            elapsed,
+        )
+    return classify_response(raw.status, raw.body, raw.headers), raw.elapsed
+
+
+def _changes_for(request: ErasureRequest, result: Classification) -> dict[str, Any]:
+    """Return the fields of ``request`` that ``result`` changes."""
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "last_http_status": result.http_status,
+        "last_message": _truncate(result.message),
+        "updated_at": now,
+    }
+    if result.outcome == Outcome.CONFIG_ERROR:
+        # Not the request's fault: it keeps its place and its attempts.
+        return changes
+
+    attempts = request.attempts + 1
+    changes["attempts"] = attempts
+    status = _OUTCOME_STATUS.get(result.outcome)
+    if status is not None:
+        changes["status"] = status
+        changes["completed_at"] = now
+        if status == Status.FAILED:
+            changes["failure_reason"] = _truncate(
+                f"Distinct rejected the request: {result.message}"
+            )
+        return changes
+
+    if attempts >= conf.get("MAX_ATTEMPTS"):
+        changes["status"] = Status.FAILED
+        changes["completed_at"] = now
+        changes["failure_reason"] = _truncate(
+            f"gave up after {attempts} attempts: {result.message}"
+        )
+        return changes
+
+    delay = backoff_delay(attempts, result.retry_after)
+    changes["next_attempt_at"] = now + timedelta(seconds=delay)
+    return changes
+
+
+def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Return seconds to wait after the ``attempts``-th failed try.
+
+    Exponential from BACKOFF_BASE, capped at BACKOFF_MAX, with the upper
+    half jittered so that requests failed together do not retry together;
+    a server's Retry-After is a floor.
+    """
+    base = float(conf.get("BACKOFF_BASE"))
+    ceiling = float(conf.get("BACKOFF_MAX"))
+    delay = min(ceiling, base * 2 ** (attempts - 1))
+    delay = delay / 2 + random.uniform(0, delay / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
+    return delay
+
+
+def _fail_unsendable(
+    request: ErasureRequest, normalized: Normalized, token: uuid.UUID, using: str
+) -> SendResult:
+    now = timezone.now()
+    reason = _truncate("nothing valid to send: " + "; ".join(normalized.problems))
+    changes = {
+        "status": Status.FAILED,
+        "failure_reason": reason,
+        "completed_at": now,
+        "updated_at": now,
+    }
+    ErasureRequest.objects.using(using).filter(pk=request.pk, claim_token=token).update(
+        claim_token=None, claimed_until=None, **changes
+    )
+    for name, value in changes.items():
+        setattr(request, name, value)
+    logger.warning("Erasure #%s cannot be sent: %s", request.pk, reason)
+    return SendResult(request, Outcome.REJECTED, reason, None, sent=False)
+
+
+def _log_outcome(request: ErasureRequest, result: Classification) -> None:
+    who = (request.pk, request.user_id)
+    if result.outcome == Outcome.SUCCEEDED:
+        logger.info("Erasure #%s of user %s: erased at Distinct", *who)
+    elif result.outcome == Outcome.NOT_FOUND:
+        logger.info("Erasure #%s of user %s: Distinct has no such user", *who)
+    elif result.outcome == Outcome.CONFIG_ERROR:
+        logger.error(
+            "Distinct refused this site's configuration (HTTP %s): %s",
+            result.http_status,
+            result.message,
+        )
+    elif request.status == Status.FAILED:
+        logger.error("Erasure #%s of user %s failed: %s", *who, request.failure_reason)
+    else:
+        logger.warning(
+            "Erasure #%s of user %s: %s; attempt %s, next at %s",
+            *who,
+            result.message,
+            request.attempts,
+            request.next_attempt_at.isoformat(),
+        )
+
+
+def _truncate(text: str) -> str:
+    return (
+        text
+        if len(text) <= MESSAGE_MAX_LENGTH
+        else text[: MESSAGE_MAX_LENGTH - 1] + "…"
+    )
+
+
+# --------------------------------------------------------------------------
+# Sweeping
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    """Counts of one sweep, and why it stopped early if it did."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    skipped: int = 0  # claimed by another worker meanwhile
+    paused: str = ""  # Distinct's reason for refusing the configuration
+    paused_status: int | None = None
+
+    def add(self, result: SendResult) -> None:
+        self.outcomes[result.outcome] += 1
+        if result.sent:
+            self.sent += 1
+
+
+def due(using: str | None = None) -> Any:
+    """Return the pending requests that are due and not claimed."""
+    now = timezone.now()
+    return ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lte=now),
+        status=Status.PENDING,
+        next_attempt_at__lte=now,
+    )
+
+
+def sweep(
+    *,
+    limit: int | None = None,
+    using: str | None = None,
+    on_result: Callable[[SendResult], None] | None = None,
+) -> SweepReport:
+    """Send every due request, one after another, at most ``limit``.
+
+    Stop at the first refusal of the configuration (401, 403, permission
+    scope): every other request would be refused the same way.
+    """
+    report = SweepReport()
+    last_pk = 0
+    while limit is None or report.sent < limit:
+        batch = list(
+            due(using)
+            .filter(pk__gt=last_pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
+        )
+        if not batch:
+            break
+        for pk in batch:
+            if limit is not None and report.sent >= limit:
+                break
+            last_pk = pk
+            result = send(pk, trigger=Trigger.SWEEP, using=using)
+            if result is None:
+                report.skipped += 1
+                continue
+            report.add(result)
+            if on_result is not None:
+                on_result(result)
+            if result.outcome == Outcome.CONFIG_ERROR:
+                report.paused = result.message
+                report.paused_status = result.http_status
+                return report
+    return report
+
+
+def retry_failed(using: str | None = None, pks: Iterable[int] | None = None) -> int:
+    """Put failed requests back to pending, due now, with a fresh count."""
+    rows = ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
+        status=Status.FAILED
+    )
+    if pks is not None:
+        rows = rows.filter(pk__in=list(pks))
+    now = timezone.now()
+    return rows.update(
+        status=Status.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        failure_reason="",
+        completed_at=None,
+        updated_at=now,
+    )
+
+
+def describe(request: ErasureRequest) -> str:
+    """Return a one-line, masked summary of ``request`` for people."""
+    who = ", ".join(
+        part for part in (mask_email(request.email), mask_phone(request.phone)) if part
+    )
+    return f"#{request.pk} user {request.user_id or '-'} ({who or 'no identifiers'})"
+
+
+__all__ = [
+    "SendResult",
+    "Source",
+    "SweepReport",
+    "backoff_delay",
+    "claim",
+    "describe",
+    "due",
+    "identity_for_user",
+    "queue_after_commit",
+    "request_erasure",
+    "retry_failed",
+    "send",
+    "sweep",
+]

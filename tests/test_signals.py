@@ -1,0 +1,222 @@
+"""Deleting users records erasure requests, in the deletion's transaction."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models.signals import post_delete, pre_delete
+from django.test import override_settings
+
+from django_distinct import signals
+from django_distinct.models import ErasureRequest, Source, Status
+from tests.factories import OrganisationFactory, ProfileFactory, UserFactory
+from tests.testapp.models import ProxyUser, User
+
+pytestmark = pytest.mark.django_db
+
+NO_SEND = {"API_KEY": "k", "SEND_ON_COMMIT": False}
+
+
+def only_request():
+    (request,) = ErasureRequest.objects.all()
+    return request
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_single_delete_records_what_will_be_sent():
+    user = UserFactory(email=" Ann@Example.COM ", phone="+14155552671")
+    pk = user.pk
+    user.delete()
+
+    request = only_request()
+    assert request.user_id == str(pk)
+    assert request.email == "Ann@example.com"
+    assert request.phone == "+14155552671"
+    assert request.status == Status.PENDING
+    assert request.source == Source.USER_DELETION
+    assert request.attempts == 0
+    assert request.identifier_problems == ""
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_queryset_delete_records_one_request_per_user():
+    users = UserFactory.create_batch(5)
+    UserFactory(username="keep")
+    User.objects.exclude(username="keep").delete()
+
+    recorded = sorted(ErasureRequest.objects.values_list("user_id", "email"))
+    assert recorded == sorted((str(u.pk), u.email) for u in users)
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_cascade_from_another_model_records_its_users():
+    org = OrganisationFactory()
+    members = UserFactory.create_batch(3, organisation=org)
+    UserFactory()  # in no organisation
+    org.delete()
+
+    assert sorted(ErasureRequest.objects.values_list("user_id", flat=True)) == sorted(
+        str(u.pk) for u in members
+    )
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_deleting_through_a_proxy_model_records_the_user():
+    user = UserFactory()
+    ProxyUser.objects.get(pk=user.pk).delete()
+    assert only_request().user_id == str(user.pk)
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_rolled_back_deletion_leaves_no_request():
+    user = UserFactory()
+    pk = user.pk
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            user.delete()
+            assert ErasureRequest.objects.count() == 1  # same transaction
+            raise RuntimeError("deletion aborted")
+    assert ErasureRequest.objects.count() == 0
+    assert User.objects.filter(pk=pk).exists()
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_identifiers_are_read_before_the_pk_is_cleared():
+    user = UserFactory()
+    pk = user.pk
+    user.delete()
+    assert user.pk is None  # Django clears it after post_delete
+    assert only_request().user_id == str(pk)
+
+
+@override_settings(
+    DISTINCT={**NO_SEND, "USER_PHONE_FIELD": "profile.mobile"},
+    PHONENUMBER_DEFAULT_REGION="US",
+)
+def test_identifiers_on_related_rows_are_read_before_they_are_deleted():
+    profile = ProfileFactory(mobile="(415) 555-2671")
+    profile.user.delete()
+    assert only_request().phone == "+14155552671"
+
+
+@override_settings(DISTINCT={**NO_SEND, "USER_PHONE_FIELD": "profile.mobile"})
+def test_missing_related_row_means_no_phone():
+    UserFactory().delete()
+    request = only_request()
+    assert request.phone == ""
+    assert request.status == Status.PENDING
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_user_without_identifiers_is_recorded_as_failed_and_never_queued():
+    UserFactory(email="", phone="").delete()
+    request = only_request()
+    assert request.status == Status.FAILED
+    assert request.failure_reason == (
+        "nothing valid to send: no email or phone to identify the person"
+    )
+    assert request.completed_at is not None
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_invalid_identifier_is_dropped_with_its_reason():
+    user = UserFactory(email="not-an-address", phone="+14155552671")
+    user.delete()
+    request = only_request()
+    assert request.email == ""
+    assert request.phone == "+14155552671"
+    assert request.identifier_problems == "email: no @ in the address"
+    assert request.status == Status.PENDING
+
+
+@override_settings(DISTINCT={**NO_SEND, "ERASE_ON_DELETE": False})
+def test_handler_can_be_switched_off():
+    UserFactory().delete()
+    assert ErasureRequest.objects.count() == 0
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_deactivation_is_not_a_deletion():
+    user = UserFactory()
+    user.is_active = False
+    user.save()
+    assert ErasureRequest.objects.count() == 0
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_connecting_again_does_not_double_the_requests():
+    signals.connect()
+    signals.connect()
+    UserFactory().delete()
+    assert ErasureRequest.objects.count() == 1
+
+
+def test_receivers_are_connected_once_per_user_class():
+    user_model = get_user_model()
+    for model in (user_model, ProxyUser):
+        assert len(pre_delete._live_receivers(model)[0]) == 1
+        assert len(post_delete._live_receivers(model)[0]) == 1
+
+
+@override_settings(DISTINCT={**NO_SEND, "USER_ID_FIELD": "username"})
+def test_id_field_is_configurable():
+    UserFactory(username="ann").delete()
+    assert only_request().user_id == "ann"
+
+
+def identity_from_callable(user):
+    return {"id": f"site-{user.pk}", "email": user.email.upper()}
+
+
+@override_settings(
+    DISTINCT={**NO_SEND, "USER_IDENTITY": "tests.test_signals.identity_from_callable"}
+)
+def test_identity_callable_replaces_the_field_mapping():
+    user = UserFactory(email="ann@example.com", phone="+14155552671")
+    pk = user.pk
+    user.delete()
+    request = only_request()
+    assert request.user_id == f"site-{pk}"
+    assert request.email == "ANN@example.com"
+    assert request.phone == ""
+
+
+def broken_identity(user):
+    raise ValueError("mapping bug")
+
+
+@override_settings(
+    DISTINCT={**NO_SEND, "USER_IDENTITY": "tests.test_signals.broken_identity"}
+)
+def test_a_mapping_that_fails_stops_the_deletion():
+    user = UserFactory()
+    # The savepoint stands in for the transaction a real deletion runs in.
+    with pytest.raises(ValueError, match="mapping bug"), transaction.atomic():
+        user.delete()
+    assert User.objects.filter(username=user.username).exists()
+    assert ErasureRequest.objects.count() == 0
+
+
+@override_settings(DISTINCT={"API_KEY": "k", "SEND_ON_COMMIT": True})
+def test_send_is_queued_for_after_the_commit(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        UserFactory.create_batch(3)
+        User.objects.all().delete()
+    # One batch for the transaction, not a callback per user.
+    assert len(callbacks) == 1
+    assert sorted(callbacks[0].pks) == sorted(
+        ErasureRequest.objects.values_list("pk", flat=True)
+    )
+
+
+@override_settings(DISTINCT={"API_KEY": "k", "SEND_ON_COMMIT": True})
+def test_rolled_back_transaction_does_not_swallow_the_next_batch(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                UserFactory().delete()
+                raise RuntimeError
+        UserFactory().delete()
+    assert len(callbacks) == 1
+    assert callbacks[0].pks == [only_request().pk]
