@@ -1,8 +1,1 @@
-import pytest
-
-from tests.factories import UserFactory
-
-
-@pytest.fixture
-def user_factory():
-    return UserFactory
+pytest_plugins = ["django_distinct.testing.pytest_plugin"]

@@ -1,0 +1,52 @@
+"""Assertions about erasure requests, for sites' own tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django_distinct.identifiers import normalize_email, normalize_phone
+from django_distinct.models import ErasureRequest
+
+
+def assert_erasure_requested(
+    user_id: Any = None,
+    *,
+    email: str | None = None,
+    phone: Any = None,
+    status: str | None = None,
+) -> ErasureRequest:
+    """Assert exactly one erasure request matches, and return it.
+
+    Identifiers are compared in the form the app sends them, so
+    ``phone="(415) 555-2671"`` finds ``+14155552671`` when the project's
+    default region is US.  Failure messages name fields, never values of
+    other people's requests.
+    """
+    rows = ErasureRequest.objects.all()
+    wanted = []
+    if user_id is not None:
+        rows = rows.filter(user_id=str(user_id))
+        wanted.append(f"user_id={user_id}")
+    if email is not None:
+        rows = rows.filter(email=normalize_email(email)[0] or email)
+        wanted.append("email")
+    if phone is not None:
+        rows = rows.filter(phone=normalize_phone(phone)[0] or str(phone))
+        wanted.append("phone")
+    if status is not None:
+        rows = rows.filter(status=status)
+        wanted.append(f"status={status}")
+
+    found = list(rows[:2])
+    what = ", ".join(wanted) or "any"
+    if not found:
+        raise AssertionError(f"No erasure request matches {what}.")
+    if len(found) > 1:
+        raise AssertionError(f"More than one erasure request matches {what}.")
+    return found[0]
+
+
+def assert_no_erasure_requested(user_id: Any) -> None:
+    """Assert that no erasure request was recorded for ``user_id``."""
+    if ErasureRequest.objects.filter(user_id=str(user_id)).exists():
+        raise AssertionError(f"An erasure request exists for user_id={user_id}.")
