@@ -1,0 +1,153 @@
+"""The distinct_erase management command."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from django_distinct.models import ErasureRequest, Source, Status, Trigger
+from django_distinct.testing.factories import ErasureRequestFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("distinct_erase", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_sweep_prints_a_summary(distinct_server, distinct_fake):
+    distinct_fake.add_user(email="a@example.com")
+    ErasureRequestFactory(email="a@example.com")
+    ErasureRequestFactory(email="b@example.com")
+    ErasureRequestFactory(email="c@localhost")
+    distinct_fake.inject("500", match=lambda body: body["email"] == "d@example.com")
+    ErasureRequestFactory(email="d@example.com")
+
+    out, _ = run()
+
+    assert out.splitlines()[-1] == (
+        "Sent 4: 1 succeeded, 1 not found, 1 failed, 1 to retry. Still pending: 1."
+    )
+
+
+def test_verbose_sweep_lists_each_request_masked(distinct_server, distinct_fake):
+    request = ErasureRequestFactory(user_id="77", email="anna@example.com")
+    out, _ = run("-v", "2")
+    line = f"#{request.pk} user 77 (a***@example.com): not_found (HTTP 200: User not found.)"
+    assert line in out.splitlines()
+    assert "anna@example.com" not in out
+
+
+def test_limit(distinct_server, distinct_fake):
+    ErasureRequestFactory.create_batch(3)
+    out, _ = run("--limit", "2")
+    assert "Sent 2:" in out
+    assert "Still pending: 1." in out
+
+
+def test_bad_limit():
+    with pytest.raises(CommandError, match="--limit must be at least 1"):
+        run("--limit", "0")
+
+
+def test_dry_run_sends_and_changes_nothing(distinct_server, distinct_fake):
+    ErasureRequestFactory.create_batch(2)
+    ErasureRequestFactory(failed=True)
+    out, _ = run("--dry-run", "--retry-failed")
+    assert "Would put 1 failed request(s) back to pending." in out
+    assert "Would send 2 due request(s)." in out
+    assert distinct_fake.requests == []
+    assert ErasureRequest.objects.filter(status=Status.FAILED).count() == 1
+
+
+def test_retry_failed_sends_them_again(distinct_server, distinct_fake):
+    distinct_fake.add_user(email="a@example.com")
+    request = ErasureRequestFactory(email="a@example.com", failed=True)
+    out, _ = run("--retry-failed")
+    assert "Put 1 failed request(s) back to pending." in out
+    request.refresh_from_db()
+    assert request.status == Status.SUCCEEDED
+
+
+def test_configuration_refusal_exits_non_zero_with_the_reason(
+    distinct_server, distinct_fake, settings
+):
+    distinct_fake.add_api_key("old-key", expired=True)
+    settings.DISTINCT = {**settings.DISTINCT, "API_KEY": "old-key"}
+    ErasureRequestFactory.create_batch(4)
+
+    with pytest.raises(CommandError) as info:
+        run()
+
+    assert str(info.value) == (
+        "Distinct refused this site's configuration (HTTP 403: API key has "
+        "expired.). Sending stopped; nothing else was tried. Fix "
+        "DISTINCT['API_KEY'], its scope or the IP allowlist, then run again."
+    )
+    assert "old-key" not in str(info.value)
+    assert len(distinct_fake.requests) == 1
+    assert ErasureRequest.objects.filter(status=Status.PENDING).count() == 4
+
+
+def test_ad_hoc_erasure(distinct_server, distinct_fake, settings):
+    settings.PHONENUMBER_DEFAULT_REGION = "US"
+    person = distinct_fake.add_user(phone="+14155552671", email="z@example.com")
+    out, _ = run("--user-id", "crm-9", "--phone", "(415) 555-2671")
+
+    request = ErasureRequest.objects.get()
+    assert request.source == Source.COMMAND
+    assert request.status == Status.SUCCEEDED
+    assert request.history.get().trigger == Trigger.COMMAND
+    assert distinct_fake.requests[0].json == {"id": "crm-9", "phone": "+14155552671"}
+    assert person.erased
+    assert out.strip() == (
+        f"#{request.pk} user crm-9 (+1******2671): succeeded "
+        "(HTTP 200: User data deleted successfully.)"
+    )
+
+
+def test_ad_hoc_with_a_bad_identifier_keeps_the_good_one(
+    distinct_server, distinct_fake
+):
+    out, err = run("--user-id", "9", "--email", "a@example.com", "--phone", "12")
+    assert err.strip() == "Left out: phone: not a valid number"
+    assert distinct_fake.requests[0].json == {"id": "9", "email": "a@example.com"}
+
+
+def test_ad_hoc_with_nothing_valid_is_refused_and_not_recorded(distinct_server):
+    with pytest.raises(CommandError, match="Nothing valid to send: email: no @"):
+        run("--user-id", "9", "--email", "nope")
+    assert ErasureRequest.objects.count() == 0
+
+
+def test_ad_hoc_dry_run(distinct_server, distinct_fake):
+    out, _ = run("--user-id", "9", "--email", "ann@example.com", "--dry-run")
+    assert out.strip() == "Would send: user 9 (a***@example.com)"
+    assert ErasureRequest.objects.count() == 0
+    assert distinct_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--user-id", "9"], "--user-id needs --email, --phone or both."),
+        (["--email", "a@example.com"], "--email and --phone need --user-id."),
+        (
+            ["--user-id", "9", "--email", "a@example.com", "--limit", "3"],
+            "--retry-failed and --limit apply to sweeps, not to --user-id.",
+        ),
+    ],
+)
+def test_argument_errors(args, message):
+    with pytest.raises(CommandError) as info:
+        run(*args)
+    assert str(info.value) == message
+
+
+def test_ad_hoc_configuration_refusal_exits_non_zero(distinct_server, settings):
+    settings.DISTINCT = {**settings.DISTINCT, "API_KEY": "wrong"}
+    with pytest.raises(CommandError, match=r"HTTP 401: Unauthorized\."):
+        run("--user-id", "9", "--email", "a@example.com")
+    assert ErasureRequest.objects.get().status == Status.PENDING
