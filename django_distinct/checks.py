@@ -59,8 +59,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not conf.api_key():
         messages.append(
             checks.Warning(
-                "No Distinct API key is configured; every erasure will be "
-                "refused with 401 and stay pending.",
+                "No Distinct API key is configured: nothing will be sent, and "
+                "erasure requests will stay pending until one is.",
                 hint=f"Set DISTINCT['API_KEY'] or the {conf.API_KEY_ENV} "
                 "environment variable.",
                 id="django_distinct.W001",

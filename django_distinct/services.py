@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 # Rows fetched per query while sweeping: memory stays flat however many wait.
 SWEEP_BATCH_SIZE = 200
+NO_API_KEY = f"no API key is configured: set DISTINCT['API_KEY'] or {conf.API_KEY_ENV}"
 # However long Retry-After asks for, look again within a day.
 RETRY_AFTER_CAP = 24 * 60 * 60
 
@@ -320,6 +321,9 @@ def send(
 
 def _post(payload: dict[str, str]) -> tuple[Classification, float]:
     """Send one payload; return its classification and the seconds it took."""
+    if not conf.api_key():
+        # Distinct would answer 401; better not to send PII with no key.
+        return Classification(Outcome.CONFIG_ERROR, NO_API_KEY), 0.0
     client = get_client()
     started = timezone.now()
     try:

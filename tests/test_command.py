@@ -35,7 +35,10 @@ def test_sweep_prints_a_summary(distinct_server, distinct_fake):
 def test_verbose_sweep_lists_each_request_masked(distinct_server, distinct_fake):
     request = ErasureRequestFactory(user_id="77", email="anna@example.com")
     out, _ = run("-v", "2")
-    line = f"#{request.pk} user 77 (a***@example.com): not_found (HTTP 200: User not found.)"
+    line = (
+        f"#{request.pk} user 77 (a***@example.com): not_found "
+        "(HTTP 200: User not found.)"
+    )
     assert line in out.splitlines()
     assert "anna@example.com" not in out
 
@@ -151,3 +154,19 @@ def test_ad_hoc_configuration_refusal_exits_non_zero(distinct_server, settings):
     with pytest.raises(CommandError, match=r"HTTP 401: Unauthorized\."):
         run("--user-id", "9", "--email", "a@example.com")
     assert ErasureRequest.objects.get().status == Status.PENDING
+
+
+def test_no_api_key_sends_nothing_and_says_why(distinct_server, settings, monkeypatch):
+    monkeypatch.delenv("DISTINCT_API_KEY", raising=False)
+    settings.DISTINCT = {**settings.DISTINCT, "API_KEY": ""}
+    request = ErasureRequestFactory()
+    with pytest.raises(CommandError) as info:
+        run()
+    assert str(info.value) == (
+        "Distinct cannot be called: no API key is configured: set "
+        "DISTINCT['API_KEY'] or DISTINCT_API_KEY. Sending stopped; nothing "
+        "else was tried."
+    )
+    assert distinct_server.fake.requests == []
+    request.refresh_from_db()
+    assert request.status == Status.PENDING and request.attempts == 0

@@ -202,11 +202,16 @@ class Command(BaseCommand):
         return line
 
     def paused_message(self, status: int | None, reason: str) -> str:
+        if status is None:
+            return _(
+                "Distinct cannot be called: %(reason)s. Sending stopped; nothing "
+                "else was tried."
+            ) % {"reason": reason}
         return _(
             "Distinct refused this site's configuration (HTTP %(status)s: "
             "%(reason)s). Sending stopped; nothing else was tried. Fix "
             "DISTINCT['API_KEY'], its scope or the IP allowlist, then run again."
-        ) % {"status": status if status is not None else "-", "reason": reason}
+        ) % {"status": status, "reason": reason}
 
 
 def _masked(email: str, phone: str) -> str:
