@@ -40,11 +40,15 @@ def test_unknown_key_is_named():
 @pytest.mark.parametrize(
     "url, debug, expected",
     [
-        pytest.param("http://api.distinct.so", False, ["django_distinct.E004"], id="http"),
+        pytest.param(
+            "http://api.distinct.so", False, ["django_distinct.E004"], id="http"
+        ),
         pytest.param("http://api.distinct.so", True, [], id="http-debug"),
         pytest.param("http://127.0.0.1:8765", False, [], id="loopback"),
         pytest.param("http://localhost:8765", False, [], id="localhost"),
-        pytest.param("ftp://api.distinct.so", False, ["django_distinct.E003"], id="ftp"),
+        pytest.param(
+            "ftp://api.distinct.so", False, ["django_distinct.E003"], id="ftp"
+        ),
         pytest.param("api.distinct.so", False, ["django_distinct.E003"], id="relative"),
         pytest.param(None, False, ["django_distinct.E003"], id="none"),
     ],

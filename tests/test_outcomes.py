@@ -115,7 +115,9 @@ def test_html_502_is_transient_and_its_body_is_not_kept():
     page = b"<html><body><h1>502 Bad Gateway</h1>" + b"x" * 5000 + b"</body></html>"
     result = classify_response(502, page, {"Content-Type": "text/html"})
     assert result.outcome == Outcome.RETRY
-    assert result.message == f"HTTP 502 with a body that is not JSON ({len(page)} bytes)"
+    assert (
+        result.message == f"HTTP 502 with a body that is not JSON ({len(page)} bytes)"
+    )
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 520, 599])

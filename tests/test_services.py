@@ -71,9 +71,7 @@ def test_unknown_person_is_not_found_and_final(distinct_server, distinct_fake):
     assert len(distinct_fake.requests) == 1
 
 
-def test_second_erasure_of_the_same_person_is_not_found(
-    distinct_server, distinct_fake
-):
+def test_second_erasure_of_the_same_person_is_not_found(distinct_server, distinct_fake):
     distinct_fake.add_user(email="ann@example.com")
     first = ErasureRequestFactory(email="ann@example.com")
     again = ErasureRequestFactory(email="ann@example.com")
