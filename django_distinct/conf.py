@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "BACKOFF_MAX": 6 * 60 * 60,
     # How long a worker's claim on a request lasts before others may take it.
     "CLAIM_TIMEOUT": 5 * 60,
+    # Requests the admin re-sends within one web request; the rest are left
+    # due for distinct_erase.
+    "ADMIN_RESEND_LIMIT": 20,
+    # Who may use the REST API: DRF permission classes, or their dotted paths.
+    "API_PERMISSION_CLASSES": ["django_distinct.api.IsDistinctOperator"],
 }
 
 API_KEY_ENV = "DISTINCT_API_KEY"

@@ -92,6 +92,10 @@ class ErasureRequest(models.Model):
         verbose_name = _("erasure request")
         verbose_name_plural = _("erasure requests")
         ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("resend_erasurerequest", _("Can re-send erasure requests to Distinct")),
+            ("view_pii_erasurerequest", _("Can see unmasked emails and phones")),
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="distinct_due_idx"),
         ]

@@ -449,18 +449,32 @@ def _truncate(text: str) -> str:
 
 @dataclass
 class SweepReport:
-    """Counts of one sweep, and why it stopped early if it did."""
+    """Counts of one sweep or re-send, and why it stopped early if it did."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     skipped: int = 0  # claimed by another worker meanwhile
     paused: str = ""  # Distinct's reason for refusing the configuration
     paused_status: int | None = None
+    # Re-sends only.
+    queued: int = 0  # left pending, due now, for distinct_erase
+    already_final: int = 0  # succeeded or not found: not sent again
+    not_attempted: int = 0  # left pending when a refusal stopped the batch
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    still_pending: int = 0  # sent, and waiting to be retried
 
     def add(self, result: SendResult) -> None:
         self.outcomes[result.outcome] += 1
         if result.sent:
             self.sent += 1
+        if result.status == Status.FAILED:
+            self.failures.append((result.request.pk, result.request.failure_reason))
+        elif result.status == Status.PENDING and result.outcome == Outcome.RETRY:
+            self.still_pending += 1
+
+    def pause(self, result: SendResult) -> None:
+        self.paused = result.message
+        self.paused_status = result.http_status
 
 
 def due(using: str | None = None) -> Any:
@@ -507,10 +521,65 @@ def sweep(
             if on_result is not None:
                 on_result(result)
             if result.outcome == Outcome.CONFIG_ERROR:
-                report.paused = result.message
-                report.paused_status = result.http_status
+                report.pause(result)
                 return report
     return report
+
+
+def resend(
+    pks: Iterable[int],
+    *,
+    trigger: str,
+    actor: str = "",
+    using: str | None = None,
+    limit: int | None = None,
+) -> SweepReport:
+    """Send the given requests now, as a person asked.
+
+    Failed requests are reopened with a fresh count; succeeded and not-found
+    ones are final and left alone (a repeat would only answer "not found"
+    and blur the record).  Past ``limit``, requests are left pending and due
+    now for ``distinct_erase`` instead of being sent in this call.
+    """
+    using = using or DEFAULT_DB_ALIAS
+    pks = sorted(set(pks))
+    rows = ErasureRequest.objects.using(using).filter(pk__in=pks)
+    report = SweepReport()
+    report.already_final = rows.filter(
+        status__in=[Status.SUCCEEDED, Status.NOT_FOUND]
+    ).count()
+    retry_failed(using, pks)
+
+    pending = list(
+        rows.filter(status=Status.PENDING).order_by("pk").values_list("pk", flat=True)
+    )
+    now_pks, later = (
+        (pending, []) if limit is None else (pending[:limit], pending[limit:])
+    )
+    if later:
+        report.queued = _make_due(later, using)
+
+    for index, pk in enumerate(now_pks):
+        result = send(pk, trigger=trigger, actor=actor, using=using, only_due=False)
+        if result is None:
+            report.skipped += 1
+            continue
+        report.add(result)
+        if result.outcome == Outcome.CONFIG_ERROR:
+            report.pause(result)
+            rest = now_pks[index + 1 :]
+            report.not_attempted = _make_due(rest, using) if rest else 0
+            break
+    return report
+
+
+def _make_due(pks: list[int], using: str) -> int:
+    now = timezone.now()
+    return (
+        ErasureRequest.objects.using(using)
+        .filter(pk__in=pks, status=Status.PENDING)
+        .update(next_attempt_at=now, updated_at=now)
+    )
 
 
 def retry_failed(using: str | None = None, pks: Iterable[int] | None = None) -> int:
@@ -550,6 +619,7 @@ __all__ = [
     "identity_for_user",
     "queue_after_commit",
     "request_erasure",
+    "resend",
     "retry_failed",
     "send",
     "sweep",

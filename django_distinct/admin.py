@@ -1,0 +1,255 @@
+"""
+The admin: erasure requests as a read-only audit log, with a re-send action.
+
+Outcomes are never edited by hand; the only way to change one is to send
+again (``Re-send to Distinct``), which is recorded on the attempt it makes
+with who did it.  Email and phone show masked unless the viewer has the
+``view_pii_erasurerequest`` permission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import conf, services
+from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
+from .outcomes import Outcome
+
+RESEND_PERMISSION = "django_distinct.resend_erasurerequest"
+VIEW_PII_PERMISSION = "django_distinct.view_pii_erasurerequest"
+REQUEST_PERMISSION = "django_distinct.add_erasurerequest"
+
+
+class ErasureAttemptInline(admin.TabularInline):
+    model = ErasureAttempt
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = (
+        "started_at",
+        "trigger",
+        "actor",
+        "outcome",
+        "http_status",
+        "message",
+        "in_doubt",
+        "duration_ms",
+    )
+    ordering = ("started_at", "pk")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The history is part of the request: whoever may see one sees both.
+        return request.user.has_perm("django_distinct.view_erasurerequest")
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "user_id",
+        "masked_email",
+        "masked_phone",
+        "status",
+        "attempts",
+        "last_http_status",
+        "last_message",
+        "created_at",
+        "completed_at",
+    )
+    list_filter = ("status", "source")
+    search_fields = ("=user_id",)
+    search_help_text = _("Exact id sent to Distinct.")
+    date_hierarchy = "created_at"
+    inlines = [ErasureAttemptInline]
+    actions = ["resend"]
+    list_per_page = 50
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        identifiers = (
+            ["email", "phone"]
+            if self.can_view_pii(request)
+            else [
+                "masked_email",
+                "masked_phone",
+            ]
+        )
+        return [
+            "user_id",
+            *identifiers,
+            "identifier_problems",
+            "status",
+            "source",
+            "attempts",
+            "next_attempt_at",
+            "last_http_status",
+            "last_message",
+            "failure_reason",
+            "created_at",
+            "updated_at",
+            "completed_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.get_fields(request, obj)
+
+    @admin.display(description=_("email"))
+    def masked_email(self, obj: ErasureRequest) -> str:
+        return obj.masked_email or "-"
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, obj: ErasureRequest) -> str:
+        return obj.masked_phone or "-"
+
+    def can_view_pii(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(VIEW_PII_PERMISSION)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RESEND_PERMISSION)
+
+    @admin.action(description=_("Re-send to Distinct"), permissions=["resend"])
+    def resend(self, request: HttpRequest, queryset: QuerySet[ErasureRequest]) -> None:
+        report = services.resend(
+            queryset.values_list("pk", flat=True),
+            trigger=Trigger.ADMIN,
+            actor=request.user.get_username(),
+            using=queryset.db,
+            limit=conf.get("ADMIN_RESEND_LIMIT"),
+        )
+        report_to_user(self, request, report)
+
+
+def report_to_user(
+    model_admin: admin.ModelAdmin, request: HttpRequest, report: services.SweepReport
+) -> None:
+    """Tell the operator, in one or two messages, what a re-send came to."""
+    if report.paused:
+        status = report.paused_status if report.paused_status is not None else "-"
+        model_admin.message_user(
+            request,
+            _(
+                "Stopped: Distinct refused this site's configuration (HTTP "
+                "%(status)s: %(reason)s). %(left)d request(s) were not sent; "
+                "fix DISTINCT['API_KEY'], its scope or the IP allowlist and "
+                "try again."
+            )
+            % {
+                "status": status,
+                "reason": report.paused,
+                "left": report.not_attempted + 1,
+            },
+            messages.ERROR,
+        )
+
+    counts = report.outcomes
+    answered = report.sent - counts[Outcome.CONFIG_ERROR]
+    parts = []
+    if answered or not report.paused:
+        parts.append(
+            _(
+                "Re-sent %(sent)d: %(succeeded)d succeeded, %(not_found)d not "
+                "found, %(failed)d failed, %(pending)d still pending."
+            )
+            % {
+                "sent": answered,
+                "succeeded": counts[Outcome.SUCCEEDED],
+                "not_found": counts[Outcome.NOT_FOUND],
+                "failed": len(report.failures),
+                "pending": report.still_pending,
+            }
+        )
+    for pk, reason in report.failures[:5]:
+        parts.append(_("#%(pk)s failed: %(reason)s.") % {"pk": pk, "reason": reason})
+    if len(report.failures) > 5:
+        parts.append(_("%d more failed.") % (len(report.failures) - 5))
+    if report.queued:
+        parts.append(
+            ngettext(
+                "%d request was queued for distinct_erase.",
+                "%d requests were queued for distinct_erase.",
+                report.queued,
+            )
+            % report.queued
+        )
+    if report.already_final:
+        parts.append(
+            _("%d already final (succeeded or not found), not sent again.")
+            % report.already_final
+        )
+    if report.skipped:
+        parts.append(_("%d being sent by another worker.") % report.skipped)
+    if parts:
+        level = (
+            messages.WARNING if report.failures or report.paused else messages.SUCCESS
+        )
+        model_admin.message_user(request, " ".join(str(p) for p in parts), level)
+
+
+class EraseAtDistinctMixin:
+    """Add "Erase at Distinct" to a user admin, without deleting anyone.
+
+    For a person who asked Distinct to forget them but keeps their account
+    here.  Use it before the site's own ``UserAdmin``::
+
+        @admin.register(User)
+        class SiteUserAdmin(EraseAtDistinctMixin, UserAdmin):
+            ...
+
+    Needs the ``django_distinct.add_erasurerequest`` permission.
+    """
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)  # type: ignore[misc]
+        if request.user.has_perm(REQUEST_PERMISSION):
+            action = self.get_action("erase_at_distinct")  # type: ignore[attr-defined]
+            actions["erase_at_distinct"] = action
+        return actions
+
+    @admin.action(description=_("Erase at Distinct (keep the account here)"))
+    def erase_at_distinct(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        if not request.user.has_perm(REQUEST_PERMISSION):
+            # get_actions hides the action; this refuses a forged POST.
+            self.message_user(  # type: ignore[attr-defined]
+                request, _("You may not request erasures."), messages.ERROR
+            )
+            return
+        using = queryset.db
+        created = [
+            services.request_erasure(
+                services.identity_for_user(user),
+                source=Source.ADMIN,
+                using=using,
+                send_on_commit=False,
+            )
+            for user in queryset
+        ]
+        report = services.resend(
+            [r.pk for r in created if r.status != Status.FAILED],
+            trigger=Trigger.ADMIN,
+            actor=request.user.get_username(),
+            using=using,
+            limit=conf.get("ADMIN_RESEND_LIMIT"),
+        )
+        for request_row in created:
+            if request_row.status == Status.FAILED:
+                report.failures.append((request_row.pk, request_row.failure_reason))
+        report_to_user(self, request, report)  # type: ignore[arg-type]
