@@ -69,7 +69,10 @@ class ErasureRequestAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "source")
     search_fields = ("=user_id",)
-    search_help_text = _("Exact id sent to Distinct.")
+    search_help_text = _(
+        "The exact id sent to Distinct, or an email or phone (found by its "
+        "keyed hash, even after the address itself was removed)."
+    )
     date_hierarchy = "created_at"
     inlines = [ErasureAttemptInline]
     actions = ["resend"]
@@ -102,6 +105,16 @@ class ErasureRequestAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return self.get_fields(request, obj)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[ErasureRequest], search_term: str
+    ) -> tuple[QuerySet[ErasureRequest], bool]:
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            matches = services.find(term, using=queryset.db).values("pk")
+            results = results | queryset.filter(pk__in=matches)
+        return results, duplicates
 
     @admin.display(description=_("email"))
     def masked_email(self, obj: ErasureRequest) -> str:

@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "BACKOFF_MAX": 6 * 60 * 60,
     # How long a worker's claim on a request lasts before others may take it.
     "CLAIM_TIMEOUT": 5 * 60,
+    # Privacy: remove the raw email and phone once Distinct has answered for
+    # good, keeping a masked form and a keyed hash (HMAC with HASH_KEY, else
+    # a key derived from SECRET_KEY).
+    "SCRUB_IDENTIFIERS": True,
+    "HASH_KEY": None,
     # Requests the admin re-sends within one web request; the rest are left
     # due for distinct_erase.
     "ADMIN_RESEND_LIMIT": 20,

@@ -20,6 +20,9 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+from django.utils.crypto import salted_hmac
+
+from . import conf
 
 # RFC 5321 caps a forward path at 256 octets including the angle brackets.
 # Checking length first also keeps the validator's regex away from
@@ -180,3 +183,20 @@ def mask_phone(phone: str) -> str:
     if len(phone) <= 6:
         return "*" * len(phone)
     return phone[:2] + "*" * (len(phone) - 6) + phone[-4:]
+
+
+def identifier_hash(kind: str, value: str) -> str:
+    """Return the keyed hash of a cleaned email or E.164 phone.
+
+    It answers "was erasure requested for this address?" without keeping the
+    address: hash the address in question and compare.  Emails are folded to
+    one case first.  The key is ``DISTINCT['HASH_KEY']``, else one derived
+    from ``SECRET_KEY``; rotating it makes older hashes unfindable.
+    """
+    if kind == "email":
+        value = value.casefold()
+    secret = conf.get("HASH_KEY") or settings.SECRET_KEY
+    digest = salted_hmac(
+        f"django_distinct.identifier.{kind}", value, secret=secret, algorithm="sha256"
+    )
+    return digest.hexdigest()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .identifiers import mask_email, mask_phone
+from .identifiers import identifier_hash, mask_email, mask_phone
 from .outcomes import MESSAGE_MAX_LENGTH, Outcome
 
 
@@ -47,8 +49,25 @@ class ErasureRequest(models.Model):
     """
 
     user_id = models.CharField(_("user id"), max_length=255, db_index=True)
+    # Cleared once Distinct has answered for good (SCRUB_IDENTIFIERS); the
+    # masked forms stay for people, the keyed hashes for lookups.
     email = models.CharField(_("email"), max_length=254, blank=True)
     phone = models.CharField(_("phone"), max_length=16, blank=True)
+    masked_email = models.CharField(
+        _("email (masked)"), max_length=254, blank=True, editable=False
+    )
+    masked_phone = models.CharField(
+        _("phone (masked)"), max_length=16, blank=True, editable=False
+    )
+    email_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False
+    )
+    phone_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False
+    )
+    scrubbed_at = models.DateTimeField(
+        _("identifiers removed at"), null=True, blank=True, editable=False
+    )
     identifier_problems = models.CharField(
         _("identifier problems"), max_length=500, blank=True
     )
@@ -104,13 +123,22 @@ class ErasureRequest(models.Model):
         # No email or phone: this string ends up in logs and tracebacks.
         return f"Erasure #{self.pk} of user {self.user_id} ({self.status})"
 
-    @property
-    def masked_email(self) -> str:
-        return mask_email(self.email)
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.derive_from_identifiers()
+        super().save(*args, **kwargs)
 
-    @property
-    def masked_phone(self) -> str:
-        return mask_phone(self.phone)
+    def derive_from_identifiers(self) -> None:
+        """Fill the masked forms and hashes from ``email`` and ``phone``.
+
+        Call it before ``bulk_create``, which skips ``save()``.  Fields whose
+        identifier was already removed keep what they hold.
+        """
+        if self.email:
+            self.masked_email = mask_email(self.email)
+            self.email_hash = identifier_hash("email", self.email)
+        if self.phone:
+            self.masked_phone = mask_phone(self.phone)
+            self.phone_hash = identifier_hash("phone", self.phone)
 
     @property
     def is_terminal(self) -> bool:

@@ -34,7 +34,14 @@ from django.utils.module_loading import import_string
 from . import conf
 from .client import get_client
 from .exceptions import DistinctTransportError
-from .identifiers import Identity, Normalized, mask_email, mask_phone, normalize
+from .identifiers import (
+    Identity,
+    Normalized,
+    identifier_hash,
+    normalize,
+    normalize_email,
+    normalize_phone,
+)
 from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
 from .outcomes import MESSAGE_MAX_LENGTH, Classification, Outcome, classify_response
 
@@ -359,6 +366,9 @@ def _changes_for(request: ErasureRequest, result: Classification) -> dict[str, A
             changes["failure_reason"] = _truncate(
                 f"Distinct rejected the request: {result.message}"
             )
+        elif conf.get("SCRUB_IDENTIFIERS"):
+            # Distinct has answered for good: nothing left to send them for.
+            changes.update(email="", phone="", scrubbed_at=now)
         return changes
 
     if attempts >= conf.get("MAX_ATTEMPTS"):
@@ -600,10 +610,33 @@ def retry_failed(using: str | None = None, pks: Iterable[int] | None = None) -> 
     )
 
 
+def find(identifier: str, using: str | None = None) -> Any:
+    """Return the requests recorded for an email or phone, even scrubbed ones.
+
+    The value is cleaned as at recording (a phone in national form needs
+    ``PHONENUMBER_DEFAULT_REGION``) and compared by keyed hash; nothing
+    matches a value that cannot be cleaned.
+    """
+    rows = ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS)
+    if "@" in identifier:
+        email, _problem = normalize_email(identifier)
+        return (
+            rows.filter(email_hash=identifier_hash("email", email))
+            if email
+            else rows.none()
+        )
+    phone, _problem = normalize_phone(identifier)
+    return (
+        rows.filter(phone_hash=identifier_hash("phone", phone))
+        if phone
+        else rows.none()
+    )
+
+
 def describe(request: ErasureRequest) -> str:
     """Return a one-line, masked summary of ``request`` for people."""
     who = ", ".join(
-        part for part in (mask_email(request.email), mask_phone(request.phone)) if part
+        part for part in (request.masked_email, request.masked_phone) if part
     )
     return f"#{request.pk} user {request.user_id or '-'} ({who or 'no identifiers'})"
 
@@ -616,6 +649,7 @@ __all__ = [
     "claim",
     "describe",
     "due",
+    "find",
     "identity_for_user",
     "queue_after_commit",
     "request_erasure",

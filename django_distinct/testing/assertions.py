@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django_distinct.identifiers import normalize_email, normalize_phone
+from django_distinct.identifiers import (
+    identifier_hash,
+    normalize_email,
+    normalize_phone,
+)
 from django_distinct.models import ErasureRequest
 
 
@@ -27,11 +31,14 @@ def assert_erasure_requested(
     if user_id is not None:
         rows = rows.filter(user_id=str(user_id))
         wanted.append(f"user_id={user_id}")
+    # By keyed hash: finished requests no longer hold the identifiers.
     if email is not None:
-        rows = rows.filter(email=normalize_email(email)[0] or email)
+        cleaned = normalize_email(email)[0] or email
+        rows = rows.filter(email_hash=identifier_hash("email", cleaned))
         wanted.append("email")
     if phone is not None:
-        rows = rows.filter(phone=normalize_phone(phone)[0] or str(phone))
+        cleaned = normalize_phone(phone)[0] or str(phone)
+        rows = rows.filter(phone_hash=identifier_hash("phone", cleaned))
         wanted.append("phone")
     if status is not None:
         rows = rows.filter(status=status)

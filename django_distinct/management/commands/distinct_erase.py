@@ -57,6 +57,14 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--find",
+            metavar="EMAIL_OR_PHONE",
+            help=_(
+                "List the erasure requests recorded for this email or phone, "
+                "including finished ones whose identifiers were removed."
+            ),
+        )
+        parser.add_argument(
             "--database",
             default=DEFAULT_DB_ALIAS,
             help=_("Database alias to use (default: %(default)s)."),
@@ -66,6 +74,9 @@ class Command(BaseCommand):
         limit = options["limit"]
         if limit is not None and limit < 1:
             raise CommandError(_("--limit must be at least 1."))
+        if options["find"] is not None:
+            self.find(options)
+            return
         if options["user_id"] is not None:
             self.erase_now(options)
             return
@@ -118,6 +129,19 @@ class Command(BaseCommand):
         self.stdout.write(self.result_line(result))
         if result.outcome == Outcome.CONFIG_ERROR:
             raise CommandError(self.paused_message(result.http_status, result.message))
+
+    def find(self, options: dict[str, Any]) -> None:
+        rows = services.find(options["find"], options["database"]).order_by("pk")
+        count = 0
+        for request in rows:
+            count += 1
+            when = request.completed_at or request.created_at
+            self.stdout.write(
+                f"{services.describe(request)}: {request.status}, "
+                f"{when.isoformat(timespec='seconds')}"
+            )
+        if not count:
+            self.stdout.write(_("No erasure request was recorded for that value."))
 
     def dry_run(self, options: dict[str, Any]) -> None:
         using = options["database"]
