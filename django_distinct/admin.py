@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from . import conf, services
 from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
-from .outcomes import Outcome
+from .outcomes import refusal_text
 
 RESEND_PERMISSION = "django_distinct.resend_erasurerequest"
 VIEW_PII_PERMISSION = "django_distinct.view_pii_erasurerequest"
@@ -156,42 +156,37 @@ def report_to_user(
 ) -> None:
     """Tell the operator, in one or two messages, what a re-send came to."""
     if report.paused:
-        status = report.paused_status if report.paused_status is not None else "-"
         model_admin.message_user(
             request,
-            _(
-                "Stopped: Distinct refused this site's configuration (HTTP "
-                "%(status)s: %(reason)s). %(left)d request(s) were not sent; "
-                "fix DISTINCT['API_KEY'], its scope or the IP allowlist and "
-                "try again."
-            )
+            _("Stopped: %(refusal)s %(left)d request(s) were not sent.")
             % {
-                "status": status,
-                "reason": report.paused,
+                "refusal": refusal_text(report.paused_status, report.paused),
                 "left": report.not_attempted + 1,
             },
             messages.ERROR,
         )
 
-    counts = report.outcomes
-    answered = report.sent - counts[Outcome.CONFIG_ERROR]
     parts = []
-    if answered or not report.paused:
+    if report.sent or not report.paused:
         parts.append(
             _(
                 "Re-sent %(sent)d: %(succeeded)d succeeded, %(not_found)d not "
                 "found, %(failed)d failed, %(pending)d still pending."
             )
             % {
-                "sent": answered,
-                "succeeded": counts[Outcome.SUCCEEDED],
-                "not_found": counts[Outcome.NOT_FOUND],
-                "failed": len(report.failures),
-                "pending": report.still_pending,
+                "sent": report.sent,
+                "succeeded": report.succeeded,
+                "not_found": report.not_found,
+                "failed": report.failed,
+                "pending": report.retrying,
             }
         )
+    if report.unsendable:
+        parts.append(
+            _("%d had nothing valid to send and stay failed.") % report.unsendable
+        )
     for pk, reason in report.failures[:5]:
-        parts.append(_("#%(pk)s failed: %(reason)s.") % {"pk": pk, "reason": reason})
+        parts.append(_("#%(pk)s: %(reason)s") % {"pk": pk, "reason": reason})
     if len(report.failures) > 5:
         parts.append(_("%d more failed.") % (len(report.failures) - 5))
     if report.queued:
@@ -211,9 +206,8 @@ def report_to_user(
     if report.skipped:
         parts.append(_("%d being sent by another worker.") % report.skipped)
     if parts:
-        level = (
-            messages.WARNING if report.failures or report.paused else messages.SUCCESS
-        )
+        trouble = report.failures or report.paused
+        level = messages.WARNING if trouble else messages.SUCCESS
         model_admin.message_user(request, " ".join(str(p) for p in parts), level)
 
 
@@ -264,5 +258,6 @@ class EraseAtDistinctMixin:
         )
         for request_row in created:
             if request_row.status == Status.FAILED:
+                report.unsendable += 1
                 report.failures.append((request_row.pk, request_row.failure_reason))
         report_to_user(self, request, report)  # type: ignore[arg-type]

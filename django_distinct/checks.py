@@ -19,8 +19,6 @@ from django.utils.module_loading import import_string
 
 from . import conf
 
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
-
 _POSITIVE_INTEGERS = {
     "SEND_ON_COMMIT_LIMIT": 0,  # the smallest value allowed
     "MAX_ATTEMPTS": 1,
@@ -85,11 +83,16 @@ def _check_base_url() -> list[checks.CheckMessage]:
                 id="django_distinct.E003",
             )
         ]
-    if (
-        parts.scheme != "https"
-        and not settings.DEBUG
-        and parts.hostname not in LOOPBACK_HOSTS
-    ):
+    if parts.path.rstrip("/").endswith(conf.DELETE_PATH):
+        return [
+            checks.Error(
+                "DISTINCT['BASE_URL'] includes the endpoint's path; the app "
+                f"adds {conf.DELETE_PATH} itself.",
+                hint="Give the site root only, e.g. https://api.distinct.so.",
+                id="django_distinct.E011",
+            )
+        ]
+    if conf.is_insecure_url(url):
         return [
             checks.Error(
                 "DISTINCT['BASE_URL'] is not HTTPS: emails, phone numbers and "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -50,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
 
 API_KEY_ENV = "DISTINCT_API_KEY"
 DELETE_PATH = "/api/v1/users/delete"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def user_settings() -> dict[str, Any]:
@@ -87,3 +89,29 @@ def timeout() -> tuple[float, float]:
         return (float(value), float(value))
     connect, read = value
     return (float(connect), float(read))
+
+
+def is_insecure_url(url: str) -> bool:
+    """Tell whether ``url`` would carry PII in clear text over a network.
+
+    Plain HTTP is allowed under DEBUG and to loopback addresses (a local
+    double); anything else must be HTTPS.
+    """
+    parts = urlsplit(url)
+    return (
+        parts.scheme != "https"
+        and not settings.DEBUG
+        and parts.hostname not in LOOPBACK_HOSTS
+    )
+
+
+def sending_blocked() -> str:
+    """Return why nothing may be sent with the current settings, or ``""``."""
+    if not api_key():
+        return f"no API key is configured: set DISTINCT['API_KEY'] or {API_KEY_ENV}"
+    if is_insecure_url(str(get("BASE_URL"))):
+        return (
+            "DISTINCT['BASE_URL'] is not HTTPS: the key and identifiers would "
+            "cross the network in clear text"
+        )
+    return ""

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 MESSAGE_MAX_LENGTH = 500
@@ -42,6 +43,7 @@ class Classification:
     http_status: int | None = None
     retry_after: float | None = None  # seconds, when the server asked for it
     in_doubt: bool = False  # the request may have been acted on
+    sent: bool = True  # False when nothing went over the network
 
 
 def fold(message: str) -> str:
@@ -158,11 +160,13 @@ def classify_response(
 
     if 300 <= status < 400 or status in (404, 405, 407):
         # Wrong BASE_URL, or a proxy in the way: nothing a retry would fix.
-        where = headers.get("Location", "")
-        hint = "check DISTINCT['BASE_URL']"
-        if where:
-            hint += " (redirected)"
-        return Classification(Outcome.CONFIG_ERROR, f"HTTP {status}: {hint}", status)
+        if status == 407:
+            reason = "a proxy asked for authentication"
+        elif status >= 400:
+            reason = "no delete-user endpoint at this BASE_URL"
+        else:
+            reason = "redirected elsewhere (not followed)"
+        return Classification(Outcome.CONFIG_ERROR, reason, status)
 
     if 400 <= status < 500:
         return Classification(
@@ -174,3 +178,33 @@ def classify_response(
         "unexpected answer: " + describe_unexpected(status, data, len(body)),
         status,
     )
+
+
+def configuration_hint(status: int | None, message: str) -> str:
+    """Say what an operator should change after a refused configuration."""
+    if status is None:
+        return ""
+    if status == 401:
+        return gettext("Check DISTINCT['API_KEY']: Distinct does not accept it.")
+    if status == 403 and "expired" in fold(message):
+        return gettext("Ask Distinct for a new key and update DISTINCT['API_KEY'].")
+    if status == 403:
+        return gettext(
+            "Ask Distinct to allow this server's IP address for the key, or "
+            "send from an allowed address."
+        )
+    if status == 400:
+        return gettext("Ask Distinct for a key that may delete users.")
+    return gettext(
+        "Check DISTINCT['BASE_URL']: give the site root, e.g. https://api.distinct.so."
+    )
+
+
+def refusal_text(status: int | None, reason: str) -> str:
+    """Return the sentence operators see when sending is refused or blocked."""
+    if status is None:
+        return gettext("Erasures cannot be sent: %(reason)s.") % {"reason": reason}
+    text = gettext(
+        "Distinct refused this site's configuration (HTTP %(status)s: %(reason)s)."
+    ) % {"status": status, "reason": reason}
+    return f"{text} {configuration_hint(status, reason)}"

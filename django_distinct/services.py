@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 # Rows fetched per query while sweeping: memory stays flat however many wait.
 SWEEP_BATCH_SIZE = 200
-NO_API_KEY = f"no API key is configured: set DISTINCT['API_KEY'] or {conf.API_KEY_ENV}"
 # However long Retry-After asks for, look again within a day.
 RETRY_AFTER_CAP = 24 * 60 * 60
 
@@ -231,7 +229,7 @@ class SendResult:
     outcome: str
     message: str
     http_status: int | None = None
-    sent: bool = True  # False when nothing valid was left to send
+    sent: bool = True  # False when no request went out
 
     @property
     def status(self) -> str:
@@ -323,14 +321,17 @@ def send(
         classification.outcome,
         classification.message,
         classification.http_status,
+        sent=classification.sent,
     )
 
 
 def _post(payload: dict[str, str]) -> tuple[Classification, float]:
     """Send one payload; return its classification and the seconds it took."""
-    if not conf.api_key():
-        # Distinct would answer 401; better not to send PII with no key.
-        return Classification(Outcome.CONFIG_ERROR, NO_API_KEY), 0.0
+    blocked = conf.sending_blocked()
+    if blocked:
+        # Distinct would answer 401 without a key, and plain HTTP would expose
+        # the identifiers on the way: better not to send at all.
+        return Classification(Outcome.CONFIG_ERROR, blocked, sent=False), 0.0
     client = get_client()
     started = timezone.now()
     try:
@@ -404,7 +405,8 @@ def _fail_unsendable(
     request: ErasureRequest, normalized: Normalized, token: uuid.UUID, using: str
 ) -> SendResult:
     now = timezone.now()
-    reason = _truncate("nothing valid to send: " + "; ".join(normalized.problems))
+    problems = request.identifier_problems or "; ".join(normalized.problems)
+    reason = _truncate(f"nothing valid to send: {problems}")
     changes = {
         "status": Status.FAILED,
         "failure_reason": reason,
@@ -426,6 +428,8 @@ def _log_outcome(request: ErasureRequest, result: Classification) -> None:
         logger.info("Erasure #%s of user %s: erased at Distinct", *who)
     elif result.outcome == Outcome.NOT_FOUND:
         logger.info("Erasure #%s of user %s: Distinct has no such user", *who)
+    elif result.outcome == Outcome.CONFIG_ERROR and result.http_status is None:
+        logger.error("Erasures cannot be sent: %s", result.message)
     elif result.outcome == Outcome.CONFIG_ERROR:
         logger.error(
             "Distinct refused this site's configuration (HTTP %s): %s",
@@ -436,11 +440,11 @@ def _log_outcome(request: ErasureRequest, result: Classification) -> None:
         logger.error("Erasure #%s of user %s failed: %s", *who, request.failure_reason)
     else:
         logger.warning(
-            "Erasure #%s of user %s: %s; attempt %s, next at %s",
+            "Erasure #%s of user %s not done (%s); attempt %s, next at %s",
             *who,
             result.message,
             request.attempts,
-            request.next_attempt_at.isoformat(),
+            request.next_attempt_at.isoformat(timespec="seconds"),
         )
 
 
@@ -459,32 +463,51 @@ def _truncate(text: str) -> str:
 
 @dataclass
 class SweepReport:
-    """Counts of one sweep or re-send, and why it stopped early if it did."""
+    """What a sweep or a re-send came to, and why it stopped early if it did.
 
-    outcomes: Counter[str] = field(default_factory=Counter)
-    sent: int = 0
+    ``sent`` counts requests that got an answer, or at least went out:
+    succeeded, not found, failed for good, or left to retry.  A refusal of
+    the site's configuration stops the run and is reported apart.
+    """
+
+    succeeded: int = 0
+    not_found: int = 0
+    failed: int = 0  # sent, and failed for good (rejected, or out of attempts)
+    retrying: int = 0  # sent, failed for now, due again later
+    unsendable: int = 0  # nothing valid left to send: failed with no request
     skipped: int = 0  # claimed by another worker meanwhile
-    paused: str = ""  # Distinct's reason for refusing the configuration
+    paused: str = ""  # why sending stopped: Distinct's reason, or ours
     paused_status: int | None = None
     # Re-sends only.
     queued: int = 0  # left pending, due now, for distinct_erase
     already_final: int = 0  # succeeded or not found: not sent again
     not_attempted: int = 0  # left pending when a refusal stopped the batch
     failures: list[tuple[int, str]] = field(default_factory=list)
-    still_pending: int = 0  # sent, and waiting to be retried
+
+    @property
+    def sent(self) -> int:
+        return self.succeeded + self.not_found + self.failed + self.retrying
+
+    @property
+    def processed(self) -> int:
+        return self.sent + self.unsendable + (1 if self.paused else 0)
 
     def add(self, result: SendResult) -> None:
-        self.outcomes[result.outcome] += 1
-        if result.sent:
-            self.sent += 1
-        if result.status == Status.FAILED:
+        if result.outcome == Outcome.CONFIG_ERROR:
+            self.paused = result.message
+            self.paused_status = result.http_status
+        elif not result.sent:
+            self.unsendable += 1
             self.failures.append((result.request.pk, result.request.failure_reason))
-        elif result.status == Status.PENDING and result.outcome == Outcome.RETRY:
-            self.still_pending += 1
-
-    def pause(self, result: SendResult) -> None:
-        self.paused = result.message
-        self.paused_status = result.http_status
+        elif result.status == Status.SUCCEEDED:
+            self.succeeded += 1
+        elif result.status == Status.NOT_FOUND:
+            self.not_found += 1
+        elif result.status == Status.FAILED:
+            self.failed += 1
+            self.failures.append((result.request.pk, result.request.failure_reason))
+        else:
+            self.retrying += 1
 
 
 def due(using: str | None = None) -> Any:
@@ -510,7 +533,7 @@ def sweep(
     """
     report = SweepReport()
     last_pk = 0
-    while limit is None or report.sent < limit:
+    while limit is None or report.processed < limit:
         batch = list(
             due(using)
             .filter(pk__gt=last_pk)
@@ -520,7 +543,7 @@ def sweep(
         if not batch:
             break
         for pk in batch:
-            if limit is not None and report.sent >= limit:
+            if limit is not None and report.processed >= limit:
                 break
             last_pk = pk
             result = send(pk, trigger=Trigger.SWEEP, using=using)
@@ -530,8 +553,7 @@ def sweep(
             report.add(result)
             if on_result is not None:
                 on_result(result)
-            if result.outcome == Outcome.CONFIG_ERROR:
-                report.pause(result)
+            if report.paused:
                 return report
     return report
 
@@ -559,6 +581,12 @@ def resend(
         status__in=[Status.SUCCEEDED, Status.NOT_FOUND]
     ).count()
     retry_failed(using, pks)
+    for pk, reason in rows.filter(status=Status.FAILED).values_list(
+        "pk", "failure_reason"
+    ):
+        # Nothing to send: retry_failed left these alone.
+        report.unsendable += 1
+        report.failures.append((pk, reason))
 
     pending = list(
         rows.filter(status=Status.PENDING).order_by("pk").values_list("pk", flat=True)
@@ -575,8 +603,7 @@ def resend(
             report.skipped += 1
             continue
         report.add(result)
-        if result.outcome == Outcome.CONFIG_ERROR:
-            report.pause(result)
+        if report.paused:
             rest = now_pks[index + 1 :]
             report.not_attempted = _make_due(rest, using) if rest else 0
             break
@@ -593,9 +620,15 @@ def _make_due(pks: list[int], using: str) -> int:
 
 
 def retry_failed(using: str | None = None, pks: Iterable[int] | None = None) -> int:
-    """Put failed requests back to pending, due now, with a fresh count."""
-    rows = ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
-        status=Status.FAILED
+    """Put failed requests back to pending, due now, with a fresh count.
+
+    A request with no email and no phone stays failed: it could only fail
+    again the same way.
+    """
+    rows = (
+        ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS)
+        .filter(status=Status.FAILED)
+        .exclude(email="", phone="")
     )
     if pks is not None:
         rows = rows.filter(pk__in=list(pks))

@@ -114,8 +114,8 @@ def test_resend_reports_each_outcome(client, distinct_server, distinct_fake):
 
     assert messages_of(response) == [
         "Re-sent 4: 1 succeeded, 1 not found, 1 failed, 1 still pending. "
-        f"#{invalid.pk} failed: Distinct rejected the request: Email must be a "
-        "valid format (e.g. user@example.com).. "
+        f"#{invalid.pk}: Distinct rejected the request: Email must be a "
+        "valid format (e.g. user@example.com). "
         "1 already final (succeeded or not found), not sent again."
     ]
     ok.refresh_from_db()
@@ -137,8 +137,8 @@ def test_resend_stops_at_a_configuration_refusal(
 
     assert messages_of(response) == [
         "Stopped: Distinct refused this site's configuration (HTTP 401: "
-        "Unauthorized.). 3 request(s) were not sent; fix DISTINCT['API_KEY'], "
-        "its scope or the IP allowlist and try again."
+        "Unauthorized.). Check DISTINCT['API_KEY']: Distinct does not accept "
+        "it. 3 request(s) were not sent."
     ]
     assert len(distinct_fake.requests) == 1
     assert set(ErasureRequest.objects.values_list("status", flat=True)) == {"pending"}

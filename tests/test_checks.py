@@ -150,3 +150,8 @@ def test_checks_run_with_manage_py_check(capsys):
     with override_settings(DISTINCT={**GOOD, "MAX_ATTEMPTS": 0}):
         with pytest.raises(SystemCheckError, match="django_distinct.E006"):
             call_command("check")
+
+
+def test_base_url_with_the_endpoint_path():
+    settings = {**GOOD, "BASE_URL": "https://api.distinct.so/api/v1/users/delete"}
+    assert ids(DISTINCT=settings) == ["django_distinct.E011"]

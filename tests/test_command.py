@@ -86,8 +86,8 @@ def test_configuration_refusal_exits_non_zero_with_the_reason(
 
     assert str(info.value) == (
         "Distinct refused this site's configuration (HTTP 403: API key has "
-        "expired.). Sending stopped; nothing else was tried. Fix "
-        "DISTINCT['API_KEY'], its scope or the IP allowlist, then run again."
+        "expired.). Ask Distinct for a new key and update DISTINCT['API_KEY']. "
+        "Sending stopped; nothing else was tried."
     )
     assert "old-key" not in str(info.value)
     assert len(distinct_fake.requests) == 1
@@ -163,10 +163,84 @@ def test_no_api_key_sends_nothing_and_says_why(distinct_server, settings, monkey
     with pytest.raises(CommandError) as info:
         run()
     assert str(info.value) == (
-        "Distinct cannot be called: no API key is configured: set "
+        "Erasures cannot be sent: no API key is configured: set "
         "DISTINCT['API_KEY'] or DISTINCT_API_KEY. Sending stopped; nothing "
         "else was tried."
     )
     assert distinct_server.fake.requests == []
     request.refresh_from_db()
     assert request.status == Status.PENDING and request.attempts == 0
+
+
+def test_running_out_of_attempts_counts_as_failed(
+    distinct_server, distinct_fake, settings
+):
+    settings.DISTINCT = {**settings.DISTINCT, "MAX_ATTEMPTS": 1}
+    distinct_fake.inject("500")
+    ErasureRequestFactory()
+    out, _ = run()
+    assert out.splitlines()[-1] == (
+        "Sent 1: 0 succeeded, 0 not found, 1 failed, 0 to retry. Still pending: 0."
+    )
+
+
+def test_nothing_valid_to_send_is_reported_apart(distinct_server, distinct_fake):
+    ErasureRequestFactory(email="edited-by-hand")
+    out, _ = run()
+    assert out.splitlines() == [
+        "Sent 0: 0 succeeded, 0 not found, 0 failed, 0 to retry. Still pending: 0.",
+        "1 had nothing valid to send and failed without a request.",
+    ]
+    assert distinct_fake.requests == []
+
+
+def test_retry_failed_leaves_requests_with_nothing_to_send(distinct_server):
+    from django_distinct import services
+
+    hopeless = ErasureRequestFactory(
+        email="",
+        phone="",
+        failed=True,
+        failure_reason="nothing valid to send: email: no @ in the address",
+    )
+    assert services.retry_failed() == 0
+    hopeless.refresh_from_db()
+    assert hopeless.status == Status.FAILED
+    assert hopeless.failure_reason == (
+        "nothing valid to send: email: no @ in the address"
+    )
+
+
+def test_dry_run_mentions_what_is_not_due_and_a_missing_key(
+    distinct_server, settings, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    monkeypatch.delenv("DISTINCT_API_KEY", raising=False)
+    settings.DISTINCT = {**settings.DISTINCT, "API_KEY": ""}
+    ErasureRequestFactory()
+    ErasureRequestFactory(next_attempt_at=timezone.now() + timedelta(hours=1))
+    out, _ = run("--dry-run")
+    assert out.splitlines() == [
+        "Would send 1 due request(s).",
+        "1 more pending, not due yet.",
+        "But nothing would go out: no API key is configured: set "
+        "DISTINCT['API_KEY'] or DISTINCT_API_KEY.",
+    ]
+
+
+def test_plain_http_to_a_remote_host_is_refused_at_run_time(settings):
+    settings.DEBUG = False
+    settings.DISTINCT = {**settings.DISTINCT, "BASE_URL": "http://distinct.invalid"}
+    request = ErasureRequestFactory()
+    with pytest.raises(CommandError) as info:
+        run()
+    assert str(info.value) == (
+        "Erasures cannot be sent: DISTINCT['BASE_URL'] is not HTTPS: the key "
+        "and identifiers would cross the network in clear text. Sending "
+        "stopped; nothing else was tried."
+    )
+    attempt = request.history.get()
+    assert attempt.http_status is None and attempt.duration_ms == 0

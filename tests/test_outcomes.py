@@ -9,6 +9,7 @@ from django_distinct.outcomes import (
     Outcome,
     classify_response,
     fold,
+    refusal_text,
     retry_after_seconds,
 )
 
@@ -171,11 +172,42 @@ def test_401_without_json_still_reaches_the_operator():
     assert result.message == "HTTP 401 with a body that is not JSON (6 bytes)"
 
 
-@pytest.mark.parametrize("status", [301, 302, 307, 308, 404, 405, 407])
-def test_wrong_endpoint_is_a_configuration_error(status):
+@pytest.mark.parametrize(
+    "status, message",
+    [
+        (301, "redirected elsewhere (not followed)"),
+        (308, "redirected elsewhere (not followed)"),
+        (404, "no delete-user endpoint at this BASE_URL"),
+        (405, "no delete-user endpoint at this BASE_URL"),
+        (407, "a proxy asked for authentication"),
+    ],
+)
+def test_wrong_endpoint_is_a_configuration_error(status, message):
     result = classify_response(status, b"", {"Location": "https://elsewhere.test/"})
     assert result.outcome == Outcome.CONFIG_ERROR
-    assert "BASE_URL" in result.message
+    assert result.message == message
+
+
+@pytest.mark.parametrize(
+    "status, message, hint",
+    [
+        (401, "Unauthorized.", "Check DISTINCT['API_KEY']"),
+        (403, "API key has expired.", "Ask Distinct for a new key"),
+        (403, "Request IP address is not allowed", "allow this server's IP"),
+        (400, "Insufficient permission scope", "a key that may delete users"),
+        (404, "no delete-user endpoint", "Check DISTINCT['BASE_URL']"),
+    ],
+)
+def test_refusals_say_what_to_change(status, message, hint):
+    text = refusal_text(status, message)
+    assert text.startswith(f"Distinct refused this site's configuration (HTTP {status}")
+    assert hint in text
+
+
+def test_blocked_sending_is_not_blamed_on_distinct():
+    assert refusal_text(None, "no API key is configured") == (
+        "Erasures cannot be sent: no API key is configured."
+    )
 
 
 def test_other_2xx_is_not_a_success():

@@ -26,3 +26,32 @@ def test_assertion_helpers_fail_with_a_message_naming_no_values(db):
         assert_erasure_requested(email="ann@example.com")
     assert str(info.value) == "No erasure request matches email."
     assert_no_erasure_requested("42")
+
+
+def test_assertion_names_the_status_it_found(db):
+    import pytest
+
+    from django_distinct.testing.factories import ErasureRequestFactory
+
+    ErasureRequestFactory(email="ann@example.com", status="not_found")
+    with pytest.raises(AssertionError) as info:
+        assert_erasure_requested(email="ann@example.com", status="succeeded")
+    assert str(info.value) == (
+        "No erasure request matches email, status=succeeded; there is one "
+        "with status not_found."
+    )
+
+
+def test_server_settings_for_a_testcase(db):
+    from django.test import override_settings
+
+    from django_distinct import services
+    from django_distinct.testing import FakeDistinctServer
+    from django_distinct.testing.factories import ErasureRequestFactory
+
+    with FakeDistinctServer() as server:
+        with override_settings(DISTINCT=server.distinct_settings()):
+            person = server.fake.add_user(email="ann@example.com")
+            request = ErasureRequestFactory(email="ann@example.com")
+            services.send(request.pk, trigger="sweep")
+    assert person.erased

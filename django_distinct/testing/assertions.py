@@ -23,15 +23,15 @@ def assert_erasure_requested(
 
     Identifiers are compared in the form the app sends them, so
     ``phone="(415) 555-2671"`` finds ``+14155552671`` when the project's
-    default region is US.  Failure messages name fields, never values of
-    other people's requests.
+    default region is US, and by keyed hash, so finished requests whose
+    identifiers were removed are found too.  Failure messages name fields,
+    never values of other people's requests.
     """
     rows = ErasureRequest.objects.all()
     wanted = []
     if user_id is not None:
         rows = rows.filter(user_id=str(user_id))
         wanted.append(f"user_id={user_id}")
-    # By keyed hash: finished requests no longer hold the identifiers.
     if email is not None:
         cleaned = normalize_email(email)[0] or email
         rows = rows.filter(email_hash=identifier_hash("email", cleaned))
@@ -40,16 +40,20 @@ def assert_erasure_requested(
         cleaned = normalize_phone(phone)[0] or str(phone)
         rows = rows.filter(phone_hash=identifier_hash("phone", cleaned))
         wanted.append("phone")
-    if status is not None:
-        rows = rows.filter(status=status)
-        wanted.append(f"status={status}")
+    who = ", ".join(wanted) or "any"
 
-    found = list(rows[:2])
-    what = ", ".join(wanted) or "any"
+    matching = rows if status is None else rows.filter(status=status)
+    found = list(matching[:2])
     if not found:
-        raise AssertionError(f"No erasure request matches {what}.")
+        others = sorted(set(rows.values_list("status", flat=True)))
+        if status is not None and others:
+            raise AssertionError(
+                f"No erasure request matches {who}, status={status}; "
+                f"there is one with status {', '.join(others)}."
+            )
+        raise AssertionError(f"No erasure request matches {who}.")
     if len(found) > 1:
-        raise AssertionError(f"More than one erasure request matches {what}.")
+        raise AssertionError(f"More than one erasure request matches {who}.")
     return found[0]
 
 

@@ -280,6 +280,8 @@ class FakeDistinct:
         self._users: list[FakeUser] = []
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        #: The key given to the constructor: the one to configure the site with.
+        self.api_key = api_key
         self.add_api_key(api_key)
 
     # Configuration.

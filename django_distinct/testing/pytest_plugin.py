@@ -37,9 +37,11 @@ def distinct_server(
 ) -> Iterator[FakeDistinctServer]:
     """Serve ``distinct_fake`` on loopback and send this test's erasures there."""
     with FakeDistinctServer(distinct_fake) as server:
-        settings.DISTINCT = {
-            **getattr(settings, "DISTINCT", {}),
-            "BASE_URL": server.url,
-            "API_KEY": FAKE_API_KEY,
-        }
+        settings.DISTINCT = server.distinct_settings(
+            **{
+                key: value
+                for key, value in getattr(settings, "DISTINCT", {}).items()
+                if key not in ("BASE_URL", "API_KEY")
+            }
+        )
         yield server

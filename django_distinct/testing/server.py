@@ -125,6 +125,14 @@ class FakeDistinctServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def distinct_settings(self, **extra: Any) -> dict[str, Any]:
+        """Return a ``DISTINCT`` dict that sends erasures to this server.
+
+        For ``override_settings(DISTINCT=server.distinct_settings())`` in a
+        ``TestCase``; ``extra`` adds or replaces other keys.
+        """
+        return {"BASE_URL": self.url, "API_KEY": self.fake.api_key, **extra}
+
     @property
     def connections_opened(self) -> int:
         """Return how many TCP connections the server has accepted."""

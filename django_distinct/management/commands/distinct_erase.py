@@ -14,10 +14,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 from django.utils.translation import gettext as _
 
-from ... import services
+from ... import conf, services
 from ...identifiers import Identity, mask_email, mask_phone, normalize
 from ...models import ErasureRequest, Source, Status, Trigger
-from ...outcomes import Outcome
+from ...outcomes import Outcome, refusal_text
 
 
 class Command(BaseCommand):
@@ -159,6 +159,15 @@ class Command(BaseCommand):
             if options["verbosity"] >= 2:
                 self.stdout.write(_("Would send %s") % services.describe(request))
         self.stdout.write(_("Would send %d due request(s).") % count)
+        later = (
+            ErasureRequest.objects.using(using).filter(status=Status.PENDING).count()
+            - services.due(using).count()
+        )
+        if later:
+            self.stdout.write(_("%d more pending, not due yet.") % later)
+        blocked = conf.sending_blocked()
+        if blocked:
+            self.stdout.write(_("But nothing would go out: %s.") % blocked)
 
     def run_sweep(self, options: dict[str, Any]) -> None:
         using = options["database"]
@@ -188,7 +197,6 @@ class Command(BaseCommand):
             self.stdout.write("")
 
         pending = ErasureRequest.objects.using(using).filter(status=Status.PENDING)
-        counts = report.outcomes
         self.stdout.write(
             _(
                 "Sent %(sent)d: %(succeeded)d succeeded, %(not_found)d not found, "
@@ -196,13 +204,18 @@ class Command(BaseCommand):
             )
             % {
                 "sent": report.sent,
-                "succeeded": counts[Outcome.SUCCEEDED],
-                "not_found": counts[Outcome.NOT_FOUND],
-                "failed": counts[Outcome.REJECTED],
-                "retry": counts[Outcome.RETRY],
+                "succeeded": report.succeeded,
+                "not_found": report.not_found,
+                "failed": report.failed,
+                "retry": report.retrying,
                 "pending": pending.count(),
             }
         )
+        if report.unsendable:
+            self.stdout.write(
+                _("%d had nothing valid to send and failed without a request.")
+                % report.unsendable
+            )
         if report.skipped:
             self.stdout.write(
                 _("Skipped %d request(s) another worker was sending.") % report.skipped
@@ -226,16 +239,8 @@ class Command(BaseCommand):
         return line
 
     def paused_message(self, status: int | None, reason: str) -> str:
-        if status is None:
-            return _(
-                "Distinct cannot be called: %(reason)s. Sending stopped; nothing "
-                "else was tried."
-            ) % {"reason": reason}
-        return _(
-            "Distinct refused this site's configuration (HTTP %(status)s: "
-            "%(reason)s). Sending stopped; nothing else was tried. Fix "
-            "DISTINCT['API_KEY'], its scope or the IP allowlist, then run again."
-        ) % {"status": status, "reason": reason}
+        stopped = _("Sending stopped; nothing else was tried.")
+        return f"{refusal_text(status, reason)} {stopped}"
 
 
 def _masked(email: str, phone: str) -> str:
