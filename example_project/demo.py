@@ -99,6 +99,7 @@ def run_demo(url: str) -> int:
 
     django.setup()
     from accounts.models import User
+    from django.conf import settings
     from django.core.management import call_command
 
     from django_distinct.models import ErasureRequest
@@ -118,7 +119,11 @@ def run_demo(url: str) -> int:
     step(f"Deleting the other {rest.count()} with one queryset delete")
     rest.delete()
     pending = ErasureRequest.objects.filter(status="pending").count()
-    print(f"  Sent at most 2 after that commit; {pending} left pending for the sweep")
+    limit = settings.DISTINCT["SEND_ON_COMMIT_LIMIT"]
+    print(
+        f"  SEND_ON_COMMIT_LIMIT is {limit} in this demo (5 by default): "
+        f"{pending} left pending for the sweep"
+    )
 
     step("Running: manage.py distinct_erase")
     call_command("distinct_erase")
@@ -155,6 +160,10 @@ def run_demo(url: str) -> int:
             file=sys.stderr,
         )
         return 1
+    print(
+        "\nDemo passed: succeeded, not_found and failed outcomes were all "
+        "recorded, and nothing is left pending."
+    )
     return 0
 
 
