@@ -57,6 +57,8 @@ PHONENUMBER_DEFAULT_REGION = "US"
 
 DISTINCT = {
     "API_KEY": "test-api-key",
-    "BASE_URL": "https://distinct.test",
+    # Tests that start other processes point them at their double this way.
+    "BASE_URL": os.environ.get("DISTINCT_TEST_BASE_URL", "https://distinct.test"),
     "TIMEOUT": (2.0, 2.0),
+    "CLAIM_TIMEOUT": int(os.environ.get("DISTINCT_TEST_CLAIM_TIMEOUT", "300")),
 }
