@@ -8,6 +8,7 @@ never reused.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,13 +20,18 @@ from django.utils.module_loading import import_string
 
 from . import conf
 
-_POSITIVE_INTEGERS = {
-    "SEND_ON_COMMIT_LIMIT": 0,  # the smallest value allowed
-    "MAX_ATTEMPTS": 1,
-    "CLAIM_TIMEOUT": 1,
-    "ADMIN_RESEND_LIMIT": 1,
+DAY = 24 * 60 * 60
+# (smallest, largest): past these a value is a typo, and some would overflow.
+_INTEGERS = {
+    "SEND_ON_COMMIT_LIMIT": (0, 1000),
+    "MAX_ATTEMPTS": (1, 1000),
+    "ADMIN_RESEND_LIMIT": (1, 10_000),
 }
-_POSITIVE_NUMBERS = ("BACKOFF_BASE", "BACKOFF_MAX")
+_SECONDS = {
+    "BACKOFF_BASE": 30 * DAY,
+    "BACKOFF_MAX": 30 * DAY,
+    "CLAIM_TIMEOUT": DAY,
+}
 _BOOLEANS = ("ERASE_ON_DELETE", "SEND_ON_COMMIT", "SCRUB_IDENTIFIERS")
 _FIELDS = ("USER_ID_FIELD", "USER_EMAIL_FIELD", "USER_PHONE_FIELD")
 
@@ -53,6 +59,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 f"Unknown DISTINCT setting(s): {', '.join(unknown)}.",
                 hint=f"Known settings: {', '.join(sorted(conf.DEFAULTS))}.",
                 id="django_distinct.W002",
+            )
+        )
+    key_problem = conf.api_key_problem()
+    if conf.api_key() and key_problem:
+        messages.append(
+            checks.Error(
+                key_problem[0].upper() + key_problem[1:] + ".",
+                hint="Copy the key exactly as Distinct issued it.",
+                id="django_distinct.E012",
             )
         )
     if not conf.api_key():
@@ -126,24 +141,26 @@ def _check_timeout() -> list[checks.CheckMessage]:
 
 def _check_numbers() -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
-    for name, smallest in _POSITIVE_INTEGERS.items():
+    for name, (smallest, largest) in _INTEGERS.items():
         value = conf.get(name)
-        if not (isinstance(value, int) and not isinstance(value, bool)) or (
-            value < smallest
+        if not (isinstance(value, int) and not isinstance(value, bool)) or not (
+            smallest <= value <= largest
         ):
             messages.append(
                 checks.Error(
-                    f"DISTINCT['{name}'] must be an integer of at least {smallest}.",
+                    f"DISTINCT['{name}'] must be an integer from {smallest} to "
+                    f"{largest}.",
                     hint=f"The default is {conf.DEFAULTS[name]}.",
                     id="django_distinct.E006",
                 )
             )
-    for name in _POSITIVE_NUMBERS:
+    for name, largest in _SECONDS.items():
         value = conf.get(name)
-        if not (_is_number(value) and value > 0):
+        if not (_is_number(value) and 0 < value <= largest):
             messages.append(
                 checks.Error(
-                    f"DISTINCT['{name}'] must be a positive number of seconds.",
+                    f"DISTINCT['{name}'] must be a number of seconds above 0 and "
+                    f"at most {largest}.",
                     hint=f"The default is {conf.DEFAULTS[name]}.",
                     id="django_distinct.E006",
                 )
@@ -240,4 +257,8 @@ def _has_attribute(model: type, name: str) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )

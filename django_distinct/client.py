@@ -6,20 +6,31 @@ alive between calls.  Retries are the app's own, counted as attempts: the
 adapter never retries (urllib3 would not retry a POST anyway, and a hidden
 resend would be an uncounted one), and redirects are not followed, since
 ``requests`` would turn a redirected POST into a GET.
+
+``requests`` bounds each read, not the whole answer: a server that sends a
+byte every few seconds could hold a call for ever, past the claim that keeps
+other workers off the request.  So every call also has a deadline, the sum
+of the connect and read timeouts, after which its socket is shut down.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__, conf
 from .exceptions import (
+    DistinctConfigurationError,
     DistinctConnectError,
     DistinctTimeoutError,
     DistinctTransportError,
@@ -37,9 +48,77 @@ class RawResponse:
     """An HTTP answer, read defensively and not yet interpreted."""
 
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive
     body: bytes
     elapsed: float  # seconds
+
+
+class _Call:
+    """One call in flight: the connection it uses, so a timer can end it."""
+
+    def __init__(self) -> None:
+        self.connection: HTTPConnection | None = None
+        self.expired = False
+        self._lock = threading.Lock()
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self.connection = connection
+            if self.expired:
+                self._shut()
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                # shutdown, not close: it wakes a recv blocked in the caller's
+                # thread, which close does not promise to do.
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+_current = threading.local()
+
+
+class _Tracked:
+    """Tell the call in flight on this thread which connection it got."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        call = getattr(_current, "call", None)
+        if call is not None:
+            call.attach(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _TrackedHTTPConnection(_Tracked, HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_Tracked, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _HTTPPool,
+            "https": _HTTPSPool,
+        }
 
 
 class DistinctClient:
@@ -55,8 +134,9 @@ class DistinctClient:
     ) -> None:
         self.url = url
         self.timeout = timeout
+        self.deadline = timeout[0] + timeout[1]
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        adapter = _Adapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update(
@@ -78,9 +158,34 @@ class DistinctClient:
     def delete_user(self, payload: dict[str, str]) -> RawResponse:
         """POST ``payload`` and return the answer, whatever its status.
 
-        Raise ``DistinctTransportError`` when there is no answer to read.
+        Raise ``DistinctTransportError`` when there is no answer to read, and
+        ``DistinctConfigurationError`` when the request cannot even be built
+        (an API key no HTTP header can carry, say).
         """
+        call = _Call()
+        timer = threading.Timer(self.deadline, call.expire)
+        timer.daemon = True
         started = time.monotonic()
+        _current.call = call
+        timer.start()
+        try:
+            raw = self._exchange(payload, started)
+            if call.expired:
+                # The socket was shut under a body without a length: what
+                # was read is a fragment, not an answer.
+                raise _in_doubt("answer cut off at the deadline")
+            return raw
+        except DistinctTransportError as exc:
+            if call.expired:
+                raise DistinctTimeoutError(
+                    f"no complete answer from Distinct within {self.deadline:g} s"
+                ) from exc
+            raise
+        finally:
+            timer.cancel()
+            _current.call = None
+
+    def _exchange(self, payload: dict[str, str], started: float) -> RawResponse:
         try:
             response = self.session.post(
                 self.url,
@@ -99,22 +204,42 @@ class DistinctClient:
             raise DistinctConnectError("TLS handshake with Distinct failed") from exc
         except requests.exceptions.ConnectionError as exc:
             raise _connection_error(exc) from exc
+        except (
+            requests.exceptions.InvalidHeader,
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            UnicodeError,
+        ) as exc:
+            raise DistinctConfigurationError(
+                f"the request could not be built ({type(exc).__name__}): check "
+                "DISTINCT['API_KEY'] and DISTINCT['BASE_URL']"
+            ) from exc
         except requests.exceptions.RequestException as exc:
             raise DistinctTransportError(
                 f"request failed ({type(exc).__name__})"
             ) from exc
 
         try:
+            if response.status_code < 200:
+                # An interim answer (103 Early Hints, say) that urllib3 handed
+                # over as if final: the real one is still on the wire, and
+                # pooling the connection would give it to the next request.
+                self.session.close()
+                raise _in_doubt(
+                    f"interim answer HTTP {response.status_code} from Distinct; "
+                    "the final one was not read"
+                )
             body = _read_capped(response)
         except requests.exceptions.RequestException as exc:
-            raise DistinctTimeoutError(
+            raise _in_doubt(
                 f"answer from Distinct cut off ({type(exc).__name__})"
             ) from exc
         finally:
             response.close()
         return RawResponse(
             status=response.status_code,
-            headers=dict(response.headers),
+            headers=response.headers,
             body=body,
             elapsed=time.monotonic() - started,
         )
@@ -135,6 +260,12 @@ def _read_capped(response: requests.Response) -> bytes:
     return b"".join(chunks)[:MAX_BODY_BYTES]
 
 
+def _in_doubt(message: str) -> DistinctTransportError:
+    error = DistinctTransportError(message)
+    error.in_doubt = True
+    return error
+
+
 def _connection_error(
     exc: requests.exceptions.ConnectionError,
 ) -> DistinctTransportError:
@@ -150,9 +281,7 @@ def _connection_error(
         return DistinctConnectError("could not connect to Distinct")
     # RemoteDisconnected, ConnectionResetError, ProtocolError: the request may
     # have been read and acted on before the connection went away.
-    error = DistinctTransportError("connection to Distinct dropped before an answer")
-    error.in_doubt = True
-    return error
+    return _in_doubt("connection to Distinct dropped before an answer")
 
 
 _local = threading.local()

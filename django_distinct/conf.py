@@ -73,8 +73,25 @@ def is_set(name: str) -> bool:
 
 
 def api_key() -> str:
-    """Return the API key from the settings or the environment, or ``""``."""
-    return get("API_KEY") or os.environ.get(API_KEY_ENV, "")
+    """Return the API key from the settings or the environment, or ``""``.
+
+    Surrounding whitespace is dropped: a key read from a file or a secret
+    store often ends with a newline, which no HTTP header may carry.
+    """
+    value = get("API_KEY") or os.environ.get(API_KEY_ENV, "")
+    return value.strip() if isinstance(value, str) else value
+
+
+def api_key_problem() -> str:
+    """Return why the API key cannot be sent as a header, or ``""``."""
+    key = api_key()
+    if not key:
+        return f"no API key is configured: set DISTINCT['API_KEY'] or {API_KEY_ENV}"
+    if not isinstance(key, str):
+        return "DISTINCT['API_KEY'] must be text"
+    if not all(" " <= ch <= "~" for ch in key):
+        return "DISTINCT['API_KEY'] holds characters an HTTP header cannot carry"
+    return ""
 
 
 def delete_url() -> str:
@@ -107,8 +124,9 @@ def is_insecure_url(url: str) -> bool:
 
 def sending_blocked() -> str:
     """Return why nothing may be sent with the current settings, or ``""``."""
-    if not api_key():
-        return f"no API key is configured: set DISTINCT['API_KEY'] or {API_KEY_ENV}"
+    problem = api_key_problem()
+    if problem:
+        return problem
     if is_insecure_url(str(get("BASE_URL"))):
         return (
             "DISTINCT['BASE_URL'] is not HTTPS: the key and identifiers would "

@@ -13,6 +13,8 @@ repeats the value itself.
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils.crypto import salted_hmac
+from django.utils.functional import Promise
 
 from . import conf
 
@@ -34,7 +37,9 @@ ID_MAX_LENGTH = 255
 # not a phone number, and the parser need not see it.
 PHONE_MAX_INPUT_LENGTH = 64
 
-_email_validator = EmailValidator()
+# No allowlist: Distinct wants a dotted domain (user@example.com), so
+# "user@localhost", which Django accepts by default, would only be refused.
+_email_validator = EmailValidator(allowlist=[])
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,9 @@ def normalize(identity: Identity) -> Normalized:
 
     user_id = normalize_id(identity.id)
     if not user_id:
-        problems.append("id: missing")
+        problems.append(
+            "id: missing" if identity.id in (None, "") else "id: not usable"
+        )
     elif len(user_id) > ID_MAX_LENGTH:
         problems.append(f"id: longer than {ID_MAX_LENGTH} characters")
         user_id = ""
@@ -95,16 +102,30 @@ def normalize(identity: Identity) -> Normalized:
 
 
 def normalize_id(value: Any) -> str:
-    """Return the id as a trimmed string, ``""`` when there is none."""
-    if value is None:
+    """Return the id as a trimmed string, ``""`` when there is none or it is junk.
+
+    Text, integers and UUIDs are ids; ``str()`` of anything else (bytes, a
+    list) would send Distinct an id no site ever had.  Control characters
+    are refused too: they forge log lines and PostgreSQL rejects NUL.
+    """
+    if value is None or isinstance(value, bool):
         return ""
-    return str(value).strip()
+    if isinstance(value, Promise):
+        value = str(value)
+    if not isinstance(value, (str, int, uuid.UUID)):
+        return ""
+    text = str(value).strip()
+    if any(not ch.isprintable() for ch in text):
+        return ""
+    return text
 
 
 def normalize_email(value: Any) -> tuple[str, str]:
     """Return ``(email, problem)``; both are ``""`` when there is no email."""
     if value is None:
         return "", ""
+    if isinstance(value, Promise):
+        value = str(value)
     if not isinstance(value, str):
         return "", "not text"
     value = value.strip()
@@ -115,6 +136,8 @@ def normalize_email(value: Any) -> tuple[str, str]:
     local, at, domain = value.rpartition("@")
     if not at:
         return "", "no @ in the address"
+    if domain.startswith("["):
+        return "", "an address literal, not a domain"
     value = f"{local}@{domain.lower()}"
     try:
         _email_validator(value)
@@ -200,3 +223,21 @@ def identifier_hash(kind: str, value: str) -> str:
         f"django_distinct.identifier.{kind}", value, secret=secret, algorithm="sha256"
     )
     return digest.hexdigest()
+
+
+def clean_message(text: str, payload: dict[str, str], limit: int = 500) -> str:
+    """Return a message from Distinct fit to store, log and show.
+
+    Identifiers that were sent are masked wherever the message repeats them;
+    control characters (PostgreSQL refuses NUL in text) become spaces; the
+    result fits the message columns.
+    """
+    for key, mask in (("email", mask_email), ("phone", mask_phone)):
+        value = payload.get(key)
+        if value:
+            text = re.sub(re.escape(value), mask(value), text, flags=re.IGNORECASE)
+            if key == "phone":
+                text = text.replace(value[1:], mask(value)[1:])
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

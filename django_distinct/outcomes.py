@@ -10,6 +10,7 @@ small ways; a 200 whose message is unknown is never taken for a success.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +27,7 @@ MESSAGE_MAX_LENGTH = 500
 class Outcome(models.TextChoices):
     """What one attempt came to."""
 
+    UNKNOWN = "unknown", _("Sent; no answer recorded")
     SUCCEEDED = "succeeded", _("Erased")
     NOT_FOUND = "not_found", _("Not found at Distinct")
     REJECTED = "rejected", _("Rejected as invalid")
@@ -69,7 +70,7 @@ def parse_body(body: bytes) -> dict[str, Any] | None:
     """Return the body as a JSON object, or ``None`` if it is not one."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -89,25 +90,27 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - timezone.now()).total_seconds())
+    # Aware, whatever USE_TZ says: an HTTP date is always in GMT.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
 
 
-def describe_unexpected(status: int, data: dict[str, Any] | None, size: int) -> str:
-    """Say what an answer we do not recognise looked like, without its body."""
+def describe_unexpected(data: dict[str, Any] | None, size: int) -> str:
+    """Say what an answer we do not recognise looked like, without its body.
+
+    The status is stored beside the message, so it is not repeated here.
+    """
     if data is None:
-        return f"HTTP {status} with a body that is not JSON ({size} bytes)"
-    message = body_message(data)
-    if message:
-        return f"HTTP {status}: {message}"
-    return f"HTTP {status} with no message"
+        return f"a body that is not JSON ({size} bytes)"
+    return body_message(data) or "no message"
 
 
 def classify_response(
@@ -120,7 +123,7 @@ def classify_response(
         data = parse_body(body)
         return Classification(
             Outcome.RETRY,
-            body_message(data) or describe_unexpected(status, data, len(body)),
+            body_message(data) or describe_unexpected(data, len(body)),
             status,
             retry_after=retry_after_seconds(headers.get("Retry-After")),
         )
@@ -137,7 +140,7 @@ def classify_response(
             return Classification(Outcome.NOT_FOUND, message, status)
         return Classification(
             Outcome.RETRY,
-            "unexpected answer: " + describe_unexpected(status, data, len(body)),
+            "unexpected answer: " + describe_unexpected(data, len(body)),
             status,
         )
 
@@ -148,14 +151,16 @@ def classify_response(
             return Classification(Outcome.CONFIG_ERROR, message, status)
         if data is not None and data.get("statusCode") == 500:
             return Classification(Outcome.RETRY, message or "server error", status)
-        if folded in VALIDATION:
-            return Classification(Outcome.REJECTED, message, status)
+        if folded in VALIDATION or data is not None:
+            return Classification(Outcome.REJECTED, message or "no message", status)
+        # Not Distinct's JSON: a proxy or firewall in the way, which may
+        # pass the same request later.
         return Classification(
-            Outcome.REJECTED, describe_unexpected(status, data, len(body)), status
+            Outcome.RETRY, describe_unexpected(data, len(body)), status
         )
 
     if status in (401, 403):
-        reason = message or describe_unexpected(status, data, len(body))
+        reason = message or describe_unexpected(data, len(body))
         return Classification(Outcome.CONFIG_ERROR, reason, status)
 
     if 300 <= status < 400 or status in (404, 405, 407):
@@ -169,13 +174,12 @@ def classify_response(
         return Classification(Outcome.CONFIG_ERROR, reason, status)
 
     if 400 <= status < 500:
-        return Classification(
-            Outcome.REJECTED, describe_unexpected(status, data, len(body)), status
-        )
+        outcome = Outcome.REJECTED if data is not None else Outcome.RETRY
+        return Classification(outcome, describe_unexpected(data, len(body)), status)
 
     return Classification(
         Outcome.RETRY,
-        "unexpected answer: " + describe_unexpected(status, data, len(body)),
+        "unexpected answer: " + describe_unexpected(data, len(body)),
         status,
     )
 

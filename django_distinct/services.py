@@ -18,24 +18,26 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import conf
 from .client import get_client
-from .exceptions import DistinctTransportError
+from .exceptions import DistinctConfigurationError, DistinctTransportError
 from .identifiers import (
     Identity,
     Normalized,
+    clean_message,
     identifier_hash,
     normalize,
     normalize_email,
@@ -207,13 +209,17 @@ def queue_after_commit(pk: int, *, using: str) -> None:
     # a batch that is no longer among them belongs to a finished transaction.
     # (``run_on_commit`` is the list Django keeps of them: (savepoints, func,
     # robust) for each.)
-    if batch is None or not any(
+    if batch is not None and any(
         entry[1] is batch for entry in connection.run_on_commit
     ):
-        batch = _AfterCommitBatch(using)
-        setattr(connection, _BATCH_ATTR, batch)
-        transaction.on_commit(batch, using=using, robust=True)
+        batch.pks.append(pk)
+        return
+    batch = _AfterCommitBatch(using)
     batch.pks.append(pk)
+    setattr(connection, _BATCH_ATTR, batch)
+    # Outside a transaction on_commit runs the batch at once: hence the pk
+    # goes in first.
+    transaction.on_commit(batch, using=using, robust=True)
 
 
 # --------------------------------------------------------------------------
@@ -281,27 +287,38 @@ def send(
     if not normalized.sendable:
         return _fail_unsendable(request, normalized, token, using)
 
-    started = timezone.now()
-    classification, elapsed = _post(normalized.payload())
+    payload = normalized.payload()
     attempt = ErasureAttempt(
         request=request,
-        started_at=started,
-        duration_ms=int(elapsed * 1000),
-        outcome=classification.outcome,
-        http_status=classification.http_status,
-        message=classification.message,
-        in_doubt=classification.in_doubt,
+        started_at=timezone.now(),
+        duration_ms=0,
+        outcome=Outcome.UNKNOWN,
+        in_doubt=True,
         trigger=trigger,
         actor=actor[:150],
     )
-    changes = _changes_for(request, classification)
-    with transaction.atomic(using=using):
+    blocked = conf.sending_blocked()
+    if blocked:
+        # Distinct would answer 401 without a key, and plain HTTP would expose
+        # the identifiers on the way: better not to send at all.
+        classification = Classification(Outcome.CONFIG_ERROR, blocked, sent=False)
+        elapsed = 0.0
+    else:
+        # Written before the call, so that a process dying before the outcome
+        # is recorded still leaves a trace of the send whose answer was lost.
         attempt.save(using=using)
-        owned = (
-            ErasureRequest.objects.using(using)
-            .filter(pk=pk, claim_token=token)
-            .update(claim_token=None, claimed_until=None, **changes)
-        )
+        classification, elapsed = _post(payload)
+    classification = replace(
+        classification, message=clean_message(classification.message, payload)
+    )
+
+    attempt.duration_ms = int(elapsed * 1000)
+    attempt.outcome = classification.outcome
+    attempt.http_status = classification.http_status
+    attempt.message = classification.message
+    attempt.in_doubt = classification.in_doubt
+    changes = _changes_for(request, classification)
+    owned = _record(attempt, changes, pk, token, using)
     if not owned:
         # Our lease ran out mid-send and another worker took the request; it
         # will record its own outcome.  The attempt above is still history.
@@ -325,22 +342,70 @@ def send(
     )
 
 
+# Seconds to wait before trying again to record an outcome; a locked SQLite
+# database or a failover is usually over within them.
+RECORD_RETRY_DELAYS = (0.25, 1.0, 3.0)
+
+
+def _record(
+    attempt: ErasureAttempt,
+    changes: dict[str, Any],
+    pk: int,
+    token: uuid.UUID,
+    using: str,
+) -> bool:
+    """Save the attempt and the request's new state; tell if we still own it.
+
+    The answer is already in hand and cannot be asked for again without a
+    second send, so a database error here is retried before giving up.
+    """
+    for delay in (*RECORD_RETRY_DELAYS, None):
+        try:
+            with transaction.atomic(using=using):
+                attempt.save(using=using)
+                return bool(
+                    ErasureRequest.objects.using(using)
+                    .filter(pk=pk, claim_token=token)
+                    .update(claim_token=None, claimed_until=None, **changes)
+                )
+        except DatabaseError:
+            if delay is None:
+                raise
+            logger.warning(
+                "Erasure #%s: could not record the outcome; trying again in %s s",
+                pk,
+                delay,
+                exc_info=True,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
 def _post(payload: dict[str, str]) -> tuple[Classification, float]:
     """Send one payload; return its classification and the seconds it took."""
-    blocked = conf.sending_blocked()
-    if blocked:
-        # Distinct would answer 401 without a key, and plain HTTP would expose
-        # the identifiers on the way: better not to send at all.
-        return Classification(Outcome.CONFIG_ERROR, blocked, sent=False), 0.0
     client = get_client()
-    started = timezone.now()
+    started = time.monotonic()
     try:
         raw = client.delete_user(payload)
     except DistinctTransportError as exc:
-        elapsed = (timezone.now() - started).total_seconds()
         return (
             Classification(Outcome.RETRY, str(exc), None, in_doubt=exc.in_doubt),
-            elapsed,
+            time.monotonic() - started,
+        )
+    except DistinctConfigurationError as exc:
+        return Classification(Outcome.CONFIG_ERROR, str(exc), sent=False), 0.0
+    except Exception as exc:
+        # Whatever went wrong, the request may have gone out: record it as in
+        # doubt and retry, rather than leave the row claimed with no trace.
+        logger.exception("Unexpected error sending an erasure to Distinct")
+        return (
+            Classification(
+                Outcome.RETRY,
+                f"unexpected error ({type(exc).__name__})",
+                None,
+                in_doubt=True,
+            ),
+            time.monotonic() - started,
         )
     return classify_response(raw.status, raw.body, raw.headers), raw.elapsed
 
@@ -365,7 +430,7 @@ def _changes_for(request: ErasureRequest, result: Classification) -> dict[str, A
         changes["completed_at"] = now
         if status == Status.FAILED:
             changes["failure_reason"] = _truncate(
-                f"Distinct rejected the request: {result.message}"
+                f"Distinct rejected the request: {_with_status(result)}"
             )
         elif conf.get("SCRUB_IDENTIFIERS"):
             # Distinct has answered for good: nothing left to send them for.
@@ -376,13 +441,19 @@ def _changes_for(request: ErasureRequest, result: Classification) -> dict[str, A
         changes["status"] = Status.FAILED
         changes["completed_at"] = now
         changes["failure_reason"] = _truncate(
-            f"gave up after {attempts} attempts: {result.message}"
+            f"gave up after {attempts} attempts: {_with_status(result)}"
         )
         return changes
 
     delay = backoff_delay(attempts, result.retry_after)
     changes["next_attempt_at"] = now + timedelta(seconds=delay)
     return changes
+
+
+def _with_status(result: Classification) -> str:
+    if result.http_status is None:
+        return result.message
+    return f"HTTP {result.http_status}: {result.message}"
 
 
 def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -394,7 +465,8 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
     """
     base = float(conf.get("BACKOFF_BASE"))
     ceiling = float(conf.get("BACKOFF_MAX"))
-    delay = min(ceiling, base * 2 ** (attempts - 1))
+    # The exponent is capped so a large MAX_ATTEMPTS cannot overflow a float.
+    delay = min(ceiling, base * 2 ** min(attempts - 1, 64))
     delay = delay / 2 + random.uniform(0, delay / 2)
     if retry_after is not None:
         delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
@@ -475,7 +547,8 @@ class SweepReport:
     failed: int = 0  # sent, and failed for good (rejected, or out of attempts)
     retrying: int = 0  # sent, failed for now, due again later
     unsendable: int = 0  # nothing valid left to send: failed with no request
-    skipped: int = 0  # claimed by another worker meanwhile
+    skipped: int = 0  # taken by another worker meanwhile
+    errors: int = 0  # rows a sweep could not process (see the log)
     paused: str = ""  # why sending stopped: Distinct's reason, or ours
     paused_status: int | None = None
     # Re-sends only.
@@ -546,7 +619,14 @@ def sweep(
             if limit is not None and report.processed >= limit:
                 break
             last_pk = pk
-            result = send(pk, trigger=Trigger.SWEEP, using=using)
+            try:
+                result = send(pk, trigger=Trigger.SWEEP, using=using)
+            except Exception:
+                # One row must not hold up the rest; its claim lapses and a
+                # later sweep tries it again.
+                logger.exception("Erasure #%s could not be processed", pk)
+                report.errors += 1
+                continue
             if result is None:
                 report.skipped += 1
                 continue

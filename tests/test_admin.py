@@ -103,7 +103,7 @@ def test_resend_reports_each_outcome(client, distinct_server, distinct_fake):
     distinct_fake.add_user(email="a@example.com")
     ok = ErasureRequestFactory(email="a@example.com", failed=True)
     unknown = ErasureRequestFactory(email="b@example.com")
-    invalid = ErasureRequestFactory(email="c@localhost")
+    invalid = ErasureRequestFactory(email='"c@home"@example.com')
     distinct_fake.inject("500", match=lambda body: body["email"] == "d@example.com")
     busy = ErasureRequestFactory(email="d@example.com")
     done = ErasureRequestFactory(status=Status.SUCCEEDED)
@@ -114,7 +114,7 @@ def test_resend_reports_each_outcome(client, distinct_server, distinct_fake):
 
     assert messages_of(response) == [
         "Re-sent 4: 1 succeeded, 1 not found, 1 failed, 1 still pending. "
-        f"#{invalid.pk}: Distinct rejected the request: Email must be a "
+        f"#{invalid.pk}: Distinct rejected the request: HTTP 400: Email must be a "
         "valid format (e.g. user@example.com). "
         "1 already final (succeeded or not found), not sent again."
     ]

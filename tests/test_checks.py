@@ -155,3 +155,31 @@ def test_checks_run_with_manage_py_check(capsys):
 def test_base_url_with_the_endpoint_path():
     settings = {**GOOD, "BASE_URL": "https://api.distinct.so/api/v1/users/delete"}
     assert ids(DISTINCT=settings) == ["django_distinct.E011"]
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("BACKOFF_BASE", float("inf")),
+        ("BACKOFF_MAX", 1e20),
+        ("CLAIM_TIMEOUT", 10**12),
+        ("MAX_ATTEMPTS", 5000),
+        ("TIMEOUT", float("nan")),
+    ],
+)
+def test_absurd_numbers_are_refused(name, value):
+    expected = "django_distinct.E005" if name == "TIMEOUT" else "django_distinct.E006"
+    assert expected in ids(DISTINCT={**GOOD, name: value})
+
+
+def test_claim_timeout_may_be_a_float():
+    assert ids(DISTINCT={**GOOD, "CLAIM_TIMEOUT": 300.0}) == []
+
+
+@pytest.mark.parametrize("key", ["clé€", 12345, "a\nb"])
+def test_api_key_no_header_can_carry(key):
+    assert ids(DISTINCT={**GOOD, "API_KEY": key}) == ["django_distinct.E012"]
+
+
+def test_api_key_surrounding_whitespace_is_fine():
+    assert ids(DISTINCT={**GOOD, "API_KEY": "  key-from-a-file\n"}) == []

@@ -21,7 +21,7 @@ def test_sweep_prints_a_summary(distinct_server, distinct_fake):
     distinct_fake.add_user(email="a@example.com")
     ErasureRequestFactory(email="a@example.com")
     ErasureRequestFactory(email="b@example.com")
-    ErasureRequestFactory(email="c@localhost")
+    ErasureRequestFactory(email='"c@home"@example.com')
     distinct_fake.inject("500", match=lambda body: body["email"] == "d@example.com")
     ErasureRequestFactory(email="d@example.com")
 

@@ -124,3 +124,18 @@ def test_an_error_after_commit_never_reaches_the_caller(
     with django_capture_on_commit_callbacks(execute=True):
         UserFactory().delete()  # must not raise
     assert ErasureRequest.objects.get().status == Status.PENDING
+
+
+def test_outside_any_transaction_the_send_happens_at_once(
+    transactional_db, distinct_server, distinct_fake, settings
+):
+    from django_distinct import services
+    from django_distinct.identifiers import Identity
+
+    settings.DISTINCT = {**settings.DISTINCT, "SEND_ON_COMMIT": True}
+    distinct_fake.add_user(email="ann@example.com")
+    request = services.request_erasure(
+        Identity(id="7", email="ann@example.com"), source="command"
+    )
+    request.refresh_from_db()
+    assert request.status == Status.SUCCEEDED

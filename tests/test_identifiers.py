@@ -170,3 +170,42 @@ def test_mask_email(value, masked):
 )
 def test_mask_phone(value, masked):
     assert mask_phone(value) == masked
+
+
+@pytest.mark.parametrize(
+    "value, sent",
+    [
+        pytest.param(42, "42", id="int"),
+        pytest.param(" abc ", "abc", id="text"),
+        pytest.param(
+            __import__("uuid").UUID("f090a4a1-c447-461e-84aa-8f36b6431b94"),
+            "f090a4a1-c447-461e-84aa-8f36b6431b94",
+            id="uuid",
+        ),
+        pytest.param(b"abc", "", id="bytes"),
+        pytest.param(["1"], "", id="list"),
+        pytest.param(False, "", id="bool"),
+        pytest.param("12\n34", "", id="newline"),
+        pytest.param("12\x0034", "", id="nul"),
+    ],
+)
+def test_only_real_ids_are_sent(value, sent):
+    assert normalize(Identity(id=value, email="a@example.com")).id == sent
+
+
+def test_a_junk_id_is_named_as_such():
+    assert normalize(Identity(id=b"abc", email="a@example.com")).problems == (
+        "id: not usable",
+    )
+
+
+def test_lazy_text_is_text():
+    from django.utils.functional import lazy
+
+    lazy_email = lazy(lambda: "ann@example.com", str)()
+    assert normalize_email(lazy_email) == ("ann@example.com", "")
+
+
+@pytest.mark.parametrize("value", ["ann@localhost", "ann@[127.0.0.1]", "ann@example"])
+def test_addresses_distinct_would_refuse_are_refused_here(value):
+    assert normalize_email(value)[0] == ""

@@ -56,11 +56,13 @@ def test_identifiers_are_removed_once_distinct_answers_for_good(
 def test_a_failed_request_keeps_them_until_it_is_resolved(
     distinct_server, distinct_fake
 ):
-    request = ErasureRequestFactory(email="ann@localhost")  # Distinct refuses it
+    request = ErasureRequestFactory(
+        email='"ann@home"@example.com'
+    )  # Distinct refuses it
     send(request)
     request.refresh_from_db()
     assert request.status == Status.FAILED
-    assert request.email == "ann@localhost"
+    assert request.email == '"ann@home"@example.com'
 
 
 def test_transient_failure_keeps_them(distinct_server, distinct_fake):

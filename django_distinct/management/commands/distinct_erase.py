@@ -218,10 +218,19 @@ class Command(BaseCommand):
             )
         if report.skipped:
             self.stdout.write(
-                _("Skipped %d request(s) another worker was sending.") % report.skipped
+                _("%d request(s) were taken by another worker.") % report.skipped
             )
         if report.paused:
             raise CommandError(self.paused_message(report.paused_status, report.paused))
+        if report.errors:
+            raise CommandError(
+                _(
+                    "%d request(s) could not be processed; the django_distinct "
+                    "log has why. A later run retries them once their claims "
+                    "lapse (CLAIM_TIMEOUT)."
+                )
+                % report.errors
+            )
 
     # ------------------------------------------------------------------
 
