@@ -8,8 +8,8 @@ class DistinctConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf, signals
+        from . import checks, conf, receivers
 
         checks.register()
         if conf.get("ERASE_ON_DELETE"):
-            signals.connect()
+            receivers.connect()

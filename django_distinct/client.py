@@ -155,8 +155,13 @@ class DistinctClient:
         # Never the session headers: they hold the key.
         return f"<DistinctClient {self.url}>"
 
-    def delete_user(self, payload: dict[str, str]) -> RawResponse:
+    def delete_user(
+        self, payload: dict[str, str], *, request_id: str | None = None
+    ) -> RawResponse:
         """POST ``payload`` and return the answer, whatever its status.
+
+        ``request_id`` goes out as ``X-Request-Id``, so both sides can name
+        the call in a dispute.
 
         Raise ``DistinctTransportError`` when there is no answer to read, and
         ``DistinctConfigurationError`` when the request cannot even be built
@@ -169,7 +174,7 @@ class DistinctClient:
         _current.call = call
         timer.start()
         try:
-            raw = self._exchange(payload, started)
+            raw = self._exchange(payload, started, request_id)
             if call.expired:
                 # The socket was shut under a body without a length: what
                 # was read is a fragment, not an answer.
@@ -185,11 +190,15 @@ class DistinctClient:
             timer.cancel()
             _current.call = None
 
-    def _exchange(self, payload: dict[str, str], started: float) -> RawResponse:
+    def _exchange(
+        self, payload: dict[str, str], started: float, request_id: str | None
+    ) -> RawResponse:
+        headers = {"X-Request-Id": request_id} if request_id else None
         try:
             response = self.session.post(
                 self.url,
                 json=payload,
+                headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,
                 stream=True,

@@ -42,6 +42,17 @@ DEFAULTS: dict[str, Any] = {
     # a key derived from SECRET_KEY).
     "SCRUB_IDENTIFIERS": True,
     "HASH_KEY": None,
+    # Deadlines: None means one calendar month from receipt (GDPR); a number
+    # of days otherwise (45 for CCPA).  One extension: two months, or days.
+    "DEADLINE_DAYS": None,
+    "EXTENSION_DAYS": None,
+    "DUE_SOON_DAYS": 7,  # "due soon" in the admin and the command's summary
+    # Seconds a new request waits before its first send, during which it can
+    # be cancelled.  0 sends at once (after the commit).
+    "SEND_DELAY": 0,
+    # Finished requests and their evidence are purged after this many days
+    # by distinct_erase --purge-evidence.
+    "EVIDENCE_RETENTION_DAYS": 730,
     # Requests the admin re-sends within one web request; the rest are left
     # due for distinct_erase.
     "ADMIN_RESEND_LIMIT": 20,

@@ -241,3 +241,9 @@ def clean_message(text: str, payload: dict[str, str], limit: int = 500) -> str:
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def person_hash(user_id: str, email: str, phone: str) -> str:
+    """Return the keyed hash that says two requests are for the same person."""
+    canonical = "\x1f".join((user_id, email.casefold(), phone))
+    return identifier_hash("person", canonical)

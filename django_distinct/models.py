@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .identifiers import identifier_hash, mask_email, mask_phone
+from . import deadlines
+from .identifiers import identifier_hash, mask_email, mask_phone, person_hash
 from .outcomes import MESSAGE_MAX_LENGTH, Outcome
 
 
@@ -48,7 +50,19 @@ class ErasureRequest(models.Model):
     ``identifier_problems`` says why it was dropped.
     """
 
+    uuid = models.UUIDField(
+        _("request id"),
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text=_("Sent to Distinct as X-Request-Id, and named in the receipt."),
+    )
     user_id = models.CharField(_("user id"), max_length=255, db_index=True)
+    # Keyed hash of the cleaned id, email and phone together: the same person
+    # asked twice while a request is open gets the open request back.
+    person_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False
+    )
     # Cleared once Distinct has answered for good (SCRUB_IDENTIFIERS); the
     # masked forms stay for people, the keyed hashes for lookups.
     email = models.CharField(_("email"), max_length=254, blank=True)
@@ -103,6 +117,29 @@ class ErasureRequest(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
+    received_at = models.DateTimeField(
+        _("received at"),
+        default=timezone.now,
+        help_text=_("When the site received the person's request."),
+    )
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True, db_index=True)
+    extension_reason = models.CharField(
+        _("extension reason"), max_length=500, blank=True
+    )
+    extended_at = models.DateTimeField(_("extended at"), null=True, blank=True)
+    overdue_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # A legal hold keeps a request from being sent until released (or until
+    # hold_until passes): Distinct's erasure includes waiver signatures and
+    # cannot be undone.
+    hold_reason = models.CharField(_("hold reason"), max_length=500, blank=True)
+    hold_set_by = models.CharField(_("hold set by"), max_length=150, blank=True)
+    hold_set_at = models.DateTimeField(_("hold set at"), null=True, blank=True)
+    hold_until = models.DateTimeField(_("hold until"), null=True, blank=True)
+
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancelled_by = models.CharField(_("cancelled by"), max_length=150, blank=True)
+
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
@@ -125,6 +162,8 @@ class ErasureRequest(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.derive_from_identifiers()
+        if self.due_at is None:
+            self.due_at = deadlines.due_at(self.received_at)
         super().save(*args, **kwargs)
 
     def derive_from_identifiers(self) -> None:
@@ -133,6 +172,8 @@ class ErasureRequest(models.Model):
         Call it before ``bulk_create``, which skips ``save()``.  Fields whose
         identifier was already removed keep what they hold.
         """
+        if (self.email or self.phone) and not self.person_hash:
+            self.person_hash = person_hash(self.user_id, self.email, self.phone)
         if self.email:
             self.masked_email = mask_email(self.email)
             self.email_hash = identifier_hash("email", self.email)
@@ -143,6 +184,20 @@ class ErasureRequest(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def is_held(self) -> bool:
+        if self.hold_set_at is None:
+            return False
+        return self.hold_until is None or self.hold_until > timezone.now()
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.status == Status.PENDING
+            and self.due_at is not None
+            and self.due_at < timezone.now()
+        )
 
 
 class ErasureAttempt(models.Model):
@@ -173,6 +228,12 @@ class ErasureAttempt(models.Model):
         blank=True,
         help_text=_("Who re-sent it by hand, if anyone."),
     )
+    response_digest = models.CharField(
+        _("response digest"),
+        max_length=64,
+        blank=True,
+        help_text=_("SHA-256 of Distinct's answer, as received."),
+    )
 
     class Meta:
         verbose_name = _("erasure attempt")
@@ -181,3 +242,42 @@ class ErasureAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt on erasure #{self.request_id}: {self.outcome}"
+
+
+class ErasureEvent(models.Model):
+    """One entry of a request's evidence log: append-only, hash-chained.
+
+    Each entry's ``hash`` is a keyed HMAC of its content and of the previous
+    entry's hash, so editing, removing or reordering an entry breaks the
+    chain from there on (``distinct_erase --verify``).  Entries hold no raw
+    email or phone.
+    """
+
+    request = models.ForeignKey(
+        ErasureRequest,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("erasure request"),
+    )
+    seq = models.PositiveIntegerField(_("sequence"))
+    at = models.DateTimeField(_("at"))
+    kind = models.CharField(_("event"), max_length=32)
+    actor = models.CharField(_("actor"), max_length=150, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("evidence entry")
+        verbose_name_plural = _("evidence log")
+        ordering = ["request", "seq"]
+        constraints = [
+            # Two writers appending at once cannot fork a chain: one of them
+            # fails here and appends again after the other.
+            models.UniqueConstraint(
+                fields=["request", "seq"], name="distinct_event_seq_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Erasure #{self.request_id} event {self.seq}: {self.kind}"

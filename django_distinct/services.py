@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -31,7 +31,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import conf
+from . import conf, deadlines, evidence
+from . import signals as app_signals
 from .client import get_client
 from .exceptions import DistinctConfigurationError, DistinctTransportError
 from .identifiers import (
@@ -42,6 +43,7 @@ from .identifiers import (
     normalize,
     normalize_email,
     normalize_phone,
+    person_hash,
 )
 from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
 from .outcomes import MESSAGE_MAX_LENGTH, Classification, Outcome, classify_response
@@ -107,27 +109,72 @@ def request_erasure(
     source: str,
     using: str | None = None,
     send_on_commit: bool | None = None,
+    received_at: datetime | None = None,
+    actor: str = "",
 ) -> ErasureRequest:
     """Record that ``identity`` must be erased, and queue the send.
 
     Call it inside the transaction that removes the person: the row commits
     or rolls back with it.  Identifiers that cannot be cleaned are dropped;
     with none left the request is recorded as failed and never sent.
+
+    While a request for the same person is still pending, no second one is
+    made: the open request is returned, with ``was_duplicate`` set on it and
+    the duplicate noted in its evidence log.
     """
     using = using or DEFAULT_DB_ALIAS
     normalized = normalize(identity)
-    request = _new_request(normalized, source)
+    if normalized.sendable:
+        key = person_hash(normalized.id, normalized.email, normalized.phone)
+        open_request = (
+            ErasureRequest.objects.using(using)
+            .filter(person_hash=key, status=Status.PENDING)
+            .order_by("pk")
+            .first()
+        )
+        if open_request is not None:
+            evidence.record(
+                open_request,
+                "duplicate_received",
+                actor=actor,
+                detail={"source": source},
+                using=using,
+            )
+            open_request.was_duplicate = True
+            return open_request
+
+    request = _new_request(normalized, source, received_at)
+    delay = conf.get("SEND_DELAY")
+    if delay:
+        request.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     request.save(using=using)
+    request.was_duplicate = False
+    evidence.record(
+        request,
+        "received",
+        actor=actor,
+        detail={
+            "source": source,
+            "identifiers": [
+                name for name in ("email", "phone") if getattr(normalized, name)
+            ],
+            "problems": list(normalized.problems),
+            "due_at": request.due_at.isoformat(timespec="seconds"),
+        },
+        using=using,
+    )
     _log_recorded(request, normalized)
 
     if send_on_commit is None:
-        send_on_commit = conf.get("SEND_ON_COMMIT")
+        send_on_commit = conf.get("SEND_ON_COMMIT") and not delay
     if send_on_commit and request.status == Status.PENDING:
         queue_after_commit(request.pk, using=using)
     return request
 
 
-def _new_request(normalized: Normalized, source: str) -> ErasureRequest:
+def _new_request(
+    normalized: Normalized, source: str, received_at: datetime | None = None
+) -> ErasureRequest:
     request = ErasureRequest(
         user_id=normalized.id,
         email=normalized.email,
@@ -135,6 +182,8 @@ def _new_request(normalized: Normalized, source: str) -> ErasureRequest:
         identifier_problems="; ".join(normalized.problems)[:500],
         source=source,
     )
+    if received_at is not None:
+        request.received_at = received_at
     if not normalized.sendable:
         request.status = Status.FAILED
         request.failure_reason = _truncate(
@@ -254,6 +303,7 @@ def claim(
     token = uuid.uuid4()
     rows = ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lte=now),
+        Q(hold_set_at__isnull=True) | Q(hold_until__lte=now),
         pk=pk,
         status=Status.PENDING,
     )
@@ -307,7 +357,8 @@ def send(
         # Written before the call, so that a process dying before the outcome
         # is recorded still leaves a trace of the send whose answer was lost.
         attempt.save(using=using)
-        classification, elapsed = _post(payload)
+        classification, elapsed, digest = _post(payload, str(request.uuid))
+        attempt.response_digest = digest
     classification = replace(
         classification, message=clean_message(classification.message, payload)
     )
@@ -318,7 +369,7 @@ def send(
     attempt.message = classification.message
     attempt.in_doubt = classification.in_doubt
     changes = _changes_for(request, classification)
-    owned = _record(attempt, changes, pk, token, using)
+    owned = _record(request, attempt, changes, token, using)
     if not owned:
         # Our lease ran out mid-send and another worker took the request; it
         # will record its own outcome.  The attempt above is still history.
@@ -333,13 +384,27 @@ def send(
     request.claim_token = request.claimed_until = None
 
     _log_outcome(request, classification)
-    return SendResult(
+    result = SendResult(
         request,
         classification.outcome,
         classification.message,
         classification.http_status,
         sent=classification.sent,
     )
+    if owned:
+        _announce(result)
+    return result
+
+
+def _announce(result: SendResult) -> None:
+    """Send the app's own signal for a request that reached an outcome."""
+    signal = {
+        Status.SUCCEEDED: app_signals.erasure_succeeded,
+        Status.NOT_FOUND: app_signals.erasure_not_found,
+        Status.FAILED: app_signals.erasure_failed,
+    }.get(result.status)
+    if signal is not None:
+        signal.send(sender=ErasureRequest, request=result.request, result=result)
 
 
 # Seconds to wait before trying again to record an outcome; a locked SQLite
@@ -348,21 +413,42 @@ RECORD_RETRY_DELAYS = (0.25, 1.0, 3.0)
 
 
 def _record(
+    request: ErasureRequest,
     attempt: ErasureAttempt,
     changes: dict[str, Any],
-    pk: int,
     token: uuid.UUID,
     using: str,
 ) -> bool:
-    """Save the attempt and the request's new state; tell if we still own it.
+    """Save the attempt, its evidence and the request's new state.
 
-    The answer is already in hand and cannot be asked for again without a
-    second send, so a database error here is retried before giving up.
+    Return whether we still owned the request.  The answer is already in
+    hand and cannot be asked for again without a second send, so a database
+    error here is retried before giving up.
     """
+    pk = request.pk
+    detail = {
+        "trigger": attempt.trigger,
+        "outcome": attempt.outcome,
+        "http_status": attempt.http_status,
+        "message": attempt.message,
+        "in_doubt": attempt.in_doubt,
+        "duration_ms": attempt.duration_ms,
+        "response_sha256": attempt.response_digest,
+        "status": changes.get("status", request.status),
+        "identifiers_removed": "scrubbed_at" in changes,
+    }
     for delay in (*RECORD_RETRY_DELAYS, None):
         try:
             with transaction.atomic(using=using):
                 attempt.save(using=using)
+                evidence.record(
+                    request,
+                    "attempt",
+                    actor=attempt.actor,
+                    detail=detail,
+                    using=using,
+                    at=attempt.started_at,
+                )
                 return bool(
                     ErasureRequest.objects.using(using)
                     .filter(pk=pk, claim_token=token)
@@ -381,19 +467,26 @@ def _record(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _post(payload: dict[str, str]) -> tuple[Classification, float]:
-    """Send one payload; return its classification and the seconds it took."""
+def _post(
+    payload: dict[str, str], request_id: str
+) -> tuple[Classification, float, str]:
+    """Send one payload.
+
+    Return its classification, the seconds it took, and the SHA-256 of the
+    answer as received (``""`` when there was none).
+    """
     client = get_client()
     started = time.monotonic()
     try:
-        raw = client.delete_user(payload)
+        raw = client.delete_user(payload, request_id=request_id)
     except DistinctTransportError as exc:
         return (
             Classification(Outcome.RETRY, str(exc), None, in_doubt=exc.in_doubt),
             time.monotonic() - started,
+            "",
         )
     except DistinctConfigurationError as exc:
-        return Classification(Outcome.CONFIG_ERROR, str(exc), sent=False), 0.0
+        return Classification(Outcome.CONFIG_ERROR, str(exc), sent=False), 0.0, ""
     except Exception as exc:
         # Whatever went wrong, the request may have gone out: record it as in
         # doubt and retry, rather than leave the row claimed with no trace.
@@ -406,8 +499,10 @@ def _post(payload: dict[str, str]) -> tuple[Classification, float]:
                 in_doubt=True,
             ),
             time.monotonic() - started,
+            "",
         )
-    return classify_response(raw.status, raw.body, raw.headers), raw.elapsed
+    classification = classify_response(raw.status, raw.body, raw.headers)
+    return classification, raw.elapsed, evidence.receipt_digest(raw.body)
 
 
 def _changes_for(request: ErasureRequest, result: Classification) -> dict[str, Any]:
@@ -588,6 +683,7 @@ def due(using: str | None = None) -> Any:
     now = timezone.now()
     return ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lte=now),
+        Q(hold_set_at__isnull=True) | Q(hold_until__lte=now),
         status=Status.PENDING,
         next_attempt_at__lte=now,
     )
@@ -699,28 +795,255 @@ def _make_due(pks: list[int], using: str) -> int:
     )
 
 
-def retry_failed(using: str | None = None, pks: Iterable[int] | None = None) -> int:
+def retry_failed(
+    using: str | None = None, pks: Iterable[int] | None = None, actor: str = ""
+) -> int:
     """Put failed requests back to pending, due now, with a fresh count.
 
     A request with no email and no phone stays failed: it could only fail
-    again the same way.
+    again the same way.  So does a cancelled one: cancelling was a decision.
     """
+    using = using or DEFAULT_DB_ALIAS
     rows = (
-        ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS)
-        .filter(status=Status.FAILED)
+        ErasureRequest.objects.using(using)
+        .filter(status=Status.FAILED, cancelled_at__isnull=True)
         .exclude(email="", phone="")
     )
     if pks is not None:
         rows = rows.filter(pk__in=list(pks))
+    reopened = 0
+    for request in rows.order_by("pk").iterator(chunk_size=SWEEP_BATCH_SIZE):
+        now = timezone.now()
+        with transaction.atomic(using=using):
+            changed = (
+                ErasureRequest.objects.using(using)
+                .filter(pk=request.pk, status=Status.FAILED)
+                .update(
+                    status=Status.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    failure_reason="",
+                    completed_at=None,
+                    updated_at=now,
+                )
+            )
+            if changed:
+                evidence.record(
+                    request,
+                    "reopened",
+                    actor=actor,
+                    detail={"previous_reason": request.failure_reason},
+                    using=using,
+                )
+        reopened += changed
+    return reopened
+
+
+# --------------------------------------------------------------------------
+# Deadlines, holds and cancellation
+# --------------------------------------------------------------------------
+
+
+class StateError(ValueError):
+    """The request is not in a state that allows this change."""
+
+
+def _change(
+    request: ErasureRequest,
+    kind: str,
+    fields: dict[str, Any],
+    *,
+    actor: str,
+    detail: dict[str, Any],
+    using: str | None,
+    only_if: dict[str, Any],
+) -> ErasureRequest:
+    using = using or DEFAULT_DB_ALIAS
     now = timezone.now()
-    return rows.update(
-        status=Status.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        failure_reason="",
-        completed_at=None,
-        updated_at=now,
+    with transaction.atomic(using=using):
+        changed = (
+            ErasureRequest.objects.using(using)
+            .filter(pk=request.pk, **only_if)
+            .update(updated_at=now, **fields)
+        )
+        if not changed:
+            raise StateError(f"erasure #{request.pk} cannot be changed that way now")
+        evidence.record(request, kind, actor=actor, detail=detail, using=using)
+    request.refresh_from_db(using=using)
+    return request
+
+
+def set_hold(
+    request: ErasureRequest,
+    *,
+    reason: str,
+    actor: str,
+    until: datetime | None = None,
+    using: str | None = None,
+) -> ErasureRequest:
+    """Keep a pending request from being sent, for a reason, maybe until a date.
+
+    A request being sent right now keeps its claim: the hold takes effect
+    for every later attempt.
+    """
+    if not reason.strip():
+        raise StateError("a hold needs a reason")
+    now = timezone.now()
+    return _change(
+        request,
+        "hold_set",
+        {
+            "hold_reason": reason.strip()[:500],
+            "hold_set_by": actor[:150],
+            "hold_set_at": now,
+            "hold_until": until,
+        },
+        actor=actor,
+        detail={
+            "reason": reason.strip()[:500],
+            "until": until.isoformat(timespec="seconds") if until else None,
+        },
+        using=using,
+        only_if={"status": Status.PENDING},
     )
+
+
+def release_hold(
+    request: ErasureRequest, *, actor: str, using: str | None = None
+) -> ErasureRequest:
+    """Lift a hold; the request is due again at once."""
+    return _change(
+        request,
+        "hold_released",
+        {
+            "hold_reason": "",
+            "hold_set_by": "",
+            "hold_set_at": None,
+            "hold_until": None,
+            "next_attempt_at": timezone.now(),
+        },
+        actor=actor,
+        detail={"reason": request.hold_reason},
+        using=using,
+        only_if={"hold_set_at__isnull": False},
+    )
+
+
+def extend_deadline(
+    request: ErasureRequest, *, reason: str, actor: str, using: str | None = None
+) -> ErasureRequest:
+    """Extend the deadline once, with the reason the law asks for."""
+    if not reason.strip():
+        raise StateError("an extension needs a reason")
+    new_due = deadlines.extended(request.due_at or request.received_at)
+    return _change(
+        request,
+        "deadline_extended",
+        {
+            "due_at": new_due,
+            "extension_reason": reason.strip()[:500],
+            "extended_at": timezone.now(),
+        },
+        actor=actor,
+        detail={
+            "reason": reason.strip()[:500],
+            "due_at": new_due.isoformat(timespec="seconds"),
+        },
+        using=using,
+        only_if={"extended_at__isnull": True},
+    )
+
+
+def cancel(
+    request: ErasureRequest, *, reason: str, actor: str, using: str | None = None
+) -> ErasureRequest:
+    """Cancel a request that was never sent (during SEND_DELAY, say).
+
+    It becomes ``failed`` with the reason, is never re-opened by
+    ``retry_failed``, and its identifiers are removed.  A request that was
+    sent even once cannot be cancelled: Distinct may already have acted.
+    """
+    if not reason.strip():
+        raise StateError("a cancellation needs a reason")
+    using = using or DEFAULT_DB_ALIAS
+    if request.history.using(using).exists():
+        raise StateError(
+            f"erasure #{request.pk} was already sent; it cannot be cancelled"
+        )
+    now = timezone.now()
+    request = _change(
+        request,
+        "cancelled",
+        {
+            "status": Status.FAILED,
+            "failure_reason": _truncate(f"cancelled by {actor}: {reason.strip()}"),
+            "cancelled_at": now,
+            "cancelled_by": actor[:150],
+            "completed_at": now,
+            "email": "",
+            "phone": "",
+            "scrubbed_at": now,
+        },
+        actor=actor,
+        detail={"reason": reason.strip()[:500]},
+        using=using,
+        only_if={"status": Status.PENDING, "attempts": 0, "claim_token__isnull": True},
+    )
+    app_signals.erasure_failed.send(sender=ErasureRequest, request=request, result=None)
+    return request
+
+
+def overdue(using: str | None = None, *, within_days: int = 0) -> Any:
+    """Return pending requests past their deadline, or due within some days."""
+    limit = timezone.now() + timedelta(days=within_days)
+    return ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
+        status=Status.PENDING, due_at__lt=limit
+    )
+
+
+def announce_overdue(using: str | None = None) -> int:
+    """Send ``erasure_overdue`` once for each request newly past its deadline."""
+    using = using or DEFAULT_DB_ALIAS
+    count = 0
+    for request in overdue(using).filter(overdue_notified_at__isnull=True):
+        marked = (
+            ErasureRequest.objects.using(using)
+            .filter(pk=request.pk, overdue_notified_at__isnull=True)
+            .update(overdue_notified_at=timezone.now())
+        )
+        if marked:
+            count += 1
+            app_signals.erasure_overdue.send(sender=ErasureRequest, request=request)
+    return count
+
+
+def purge_evidence(
+    using: str | None = None, *, dry_run: bool = False, days: int | None = None
+) -> int:
+    """Delete finished requests, with their history, older than the retention.
+
+    Finished means succeeded, not found, or cancelled; a failed request is
+    an obligation not yet met and stays.  Return how many were (or, with
+    ``dry_run``, would be) deleted.
+    """
+    days = conf.get("EVIDENCE_RETENTION_DAYS") if days is None else days
+    cutoff = timezone.now() - timedelta(days=days)
+    rows = ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
+        Q(status__in=[Status.SUCCEEDED, Status.NOT_FOUND])
+        | Q(cancelled_at__isnull=False),
+        completed_at__lt=cutoff,
+    )
+    if dry_run:
+        return rows.count()
+    count = 0
+    pks = list(rows.values_list("pk", flat=True))
+    for start in range(0, len(pks), SWEEP_BATCH_SIZE):
+        batch = pks[start : start + SWEEP_BATCH_SIZE]
+        ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
+            pk__in=batch
+        ).delete()
+        count += len(batch)
+    return count
 
 
 def find(identifier: str, using: str | None = None) -> Any:

@@ -317,8 +317,8 @@ def test_late_outcome_after_losing_the_claim_does_not_overwrite(
     request = ErasureRequestFactory()
     real_post = services._post
 
-    def slow_worker(payload):
-        answer = real_post(payload)
+    def slow_worker(payload, request_id):
+        answer = real_post(payload, request_id)
         # Meanwhile the lease ran out and another worker took the request.
         ErasureRequest.objects.filter(pk=request.pk).update(
             claim_token="00000000-0000-0000-0000-000000000001"

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.test import override_settings
 
-from django_distinct import signals
+from django_distinct import receivers
 from django_distinct.models import ErasureRequest, Source, Status
 from tests.factories import OrganisationFactory, ProfileFactory, UserFactory
 from tests.testapp.models import ProxyUser, User
@@ -144,8 +144,8 @@ def test_deactivation_is_not_a_deletion():
 
 @override_settings(DISTINCT=NO_SEND)
 def test_connecting_again_does_not_double_the_requests():
-    signals.connect()
-    signals.connect()
+    receivers.connect()
+    receivers.connect()
     UserFactory().delete()
     assert ErasureRequest.objects.count() == 1
 
@@ -168,7 +168,7 @@ def identity_from_callable(user):
 
 
 @override_settings(
-    DISTINCT={**NO_SEND, "USER_IDENTITY": "tests.test_signals.identity_from_callable"}
+    DISTINCT={**NO_SEND, "USER_IDENTITY": "tests.test_receivers.identity_from_callable"}
 )
 def test_identity_callable_replaces_the_field_mapping():
     user = UserFactory(email="ann@example.com", phone="+14155552671")
@@ -185,7 +185,7 @@ def broken_identity(user):
 
 
 @override_settings(
-    DISTINCT={**NO_SEND, "USER_IDENTITY": "tests.test_signals.broken_identity"}
+    DISTINCT={**NO_SEND, "USER_IDENTITY": "tests.test_receivers.broken_identity"}
 )
 def test_a_mapping_that_fails_stops_the_deletion():
     user = UserFactory()
