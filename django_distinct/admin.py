@@ -9,16 +9,29 @@ with who did it.  Email and phone show masked unless the viewer has the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import conf, services
-from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
+from . import conf, evidence, services
+from .models import (
+    ErasureAttempt,
+    ErasureEvent,
+    ErasureRequest,
+    Source,
+    Status,
+    Trigger,
+)
 from .outcomes import refusal_text
 
 RESEND_PERMISSION = "django_distinct.resend_erasurerequest"
@@ -53,6 +66,48 @@ class ErasureAttemptInline(admin.TabularInline):
         return request.user.has_perm("django_distinct.view_erasurerequest")
 
 
+class ErasureEventInline(admin.TabularInline):
+    model = ErasureEvent
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("seq", "at", "kind", "actor", "detail", "hash")
+    ordering = ("seq",)
+    verbose_name_plural = _("evidence log")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("django_distinct.view_erasurerequest")
+
+
+class DeadlineFilter(admin.SimpleListFilter):
+    title = _("deadline")
+    parameter_name = "deadline"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("overdue", _("Overdue")),
+            ("soon", _("Due within %d days") % conf.get("DUE_SOON_DAYS")),
+            ("held", _("On legal hold")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        if self.value() == "overdue":
+            return queryset.filter(pk__in=services.overdue().values("pk"))
+        if self.value() == "soon":
+            soon = services.overdue(within_days=conf.get("DUE_SOON_DAYS"))
+            return queryset.filter(pk__in=soon.values("pk")).exclude(
+                pk__in=services.overdue().values("pk")
+            )
+        if self.value() == "held":
+            return queryset.filter(status="pending", hold_set_at__isnull=False)
+        return queryset
+
+
 @admin.register(ErasureRequest)
 class ErasureRequestAdmin(admin.ModelAdmin):
     list_display = (
@@ -65,17 +120,18 @@ class ErasureRequestAdmin(admin.ModelAdmin):
         "last_http_status",
         "last_message",
         "created_at",
+        "deadline",
         "completed_at",
     )
-    list_filter = ("status", "source")
+    list_filter = ("status", "source", DeadlineFilter)
     search_fields = ("=user_id",)
     search_help_text = _(
         "The exact id sent to Distinct, or an email or phone (found by its "
         "keyed hash, even after the address itself was removed)."
     )
     date_hierarchy = "created_at"
-    inlines = [ErasureAttemptInline]
-    actions = ["resend"]
+    inlines = [ErasureAttemptInline, ErasureEventInline]
+    actions = ["resend", "release_hold"]
     list_per_page = 50
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -88,11 +144,20 @@ class ErasureRequestAdmin(admin.ModelAdmin):
             ]
         )
         return [
+            "uuid",
+            "receipt_link",
             "user_id",
             *identifiers,
             "identifier_problems",
             "status",
             "source",
+            "received_at",
+            "due_at",
+            "extension_reason",
+            "hold_reason",
+            "hold_set_by",
+            "hold_until",
+            "cancelled_by",
             "attempts",
             "next_attempt_at",
             "last_http_status",
@@ -115,6 +180,68 @@ class ErasureRequestAdmin(admin.ModelAdmin):
             matches = services.find(term, using=queryset.db).values("pk")
             results = results | queryset.filter(pk__in=matches)
         return results, duplicates
+
+    @admin.display(description=_("deadline"), ordering="due_at")
+    def deadline(self, obj: ErasureRequest) -> str:
+        if obj.due_at is None:
+            return "-"
+        when = date_format(timezone.localtime(obj.due_at), "SHORT_DATE_FORMAT")
+        if obj.is_overdue:
+            return _("%s (overdue)") % when
+        if obj.is_held:
+            return _("%s (on hold)") % when
+        return when
+
+    @admin.display(description=_("receipt"))
+    def receipt_link(self, obj: ErasureRequest) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:django_distinct_erasurerequest_receipt", args=[obj.pk])
+        return format_html('<a href="{}" download>{}</a>', url, _("Download (JSON)"))
+
+    def get_urls(self) -> list[Any]:
+        receipt = self.admin_site.admin_view(self.receipt_view)
+        return [
+            path(
+                "<int:pk>/receipt/",
+                receipt,
+                name="django_distinct_erasurerequest_receipt",
+            ),
+            *super().get_urls(),
+        ]
+
+    def receipt_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        obj = self.get_object(request, str(pk))
+        if obj is None or not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        body = json.dumps(evidence.receipt(obj), indent=2, sort_keys=True)
+        response = HttpResponse(body, content_type="application/json")
+        response["Content-Disposition"] = (
+            f'attachment; filename="erasure-receipt-{obj.uuid}.json"'
+        )
+        return response
+
+    def has_hold_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_distinct.hold_erasurerequest")
+
+    @admin.action(description=_("Release legal hold"), permissions=["hold"])
+    def release_hold(
+        self, request: HttpRequest, queryset: QuerySet[ErasureRequest]
+    ) -> None:
+        released = 0
+        for obj in queryset.filter(hold_set_at__isnull=False):
+            services.release_hold(obj, actor=request.user.get_username())
+            released += 1
+        self.message_user(
+            request,
+            ngettext(
+                "Released %d hold; the request is due again.",
+                "Released %d holds; the requests are due again.",
+                released,
+            )
+            % released,
+            messages.SUCCESS,
+        )
 
     @admin.display(description=_("email"))
     def masked_email(self, obj: ErasureRequest) -> str:

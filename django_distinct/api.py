@@ -21,7 +21,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import conf, services
+from . import conf, evidence, services
 from .identifiers import Identity
 from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
 
@@ -42,8 +42,11 @@ class IsDistinctOperator(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_staff):
             return False
-        if getattr(view, "action", None) == "resend":
+        action = getattr(view, "action", None)
+        if action == "resend":
             return bool(user.has_perm("django_distinct.resend_erasurerequest"))
+        if action in ("hold", "release", "cancel", "extend"):
+            return bool(user.has_perm("django_distinct.hold_erasurerequest"))
         needed = self.required.get(request.method or "")
         return needed is not None and bool(user.has_perm(needed))
 
@@ -71,12 +74,20 @@ class ErasureRequestSerializer(serializers.ModelSerializer):
         model = ErasureRequest
         fields = [
             "id",
+            "uuid",
             "user_id",
             "email",
             "phone",
             "identifier_problems",
             "status",
             "source",
+            "received_at",
+            "due_at",
+            "extension_reason",
+            "hold_reason",
+            "hold_set_by",
+            "hold_until",
+            "cancelled_at",
             "attempts",
             "next_attempt_at",
             "last_http_status",
@@ -111,6 +122,7 @@ class ErasureCreateSerializer(serializers.Serializer):
     id = serializers.CharField(max_length=255)
     email = serializers.EmailField(required=False, max_length=254)
     phone = PhoneNumberField(required=False)
+    received_at = serializers.DateTimeField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("email") and not attrs.get("phone"):
@@ -174,8 +186,14 @@ class ErasureRequestViewSet(
             Identity(data["id"], data.get("email"), data.get("phone")),
             source=Source.API,
             send_on_commit=False,
+            received_at=data.get("received_at"),
+            actor=request.user.get_username(),
         )
-        if erasure.status == Status.PENDING:
+        if erasure.was_duplicate:
+            # Already open for this person: the same request, not a new one.
+            body = ErasureRequestDetailSerializer(erasure, context={"request": request})
+            return Response(body.data, status=status.HTTP_200_OK)
+        if erasure.status == Status.PENDING and not conf.get("SEND_DELAY"):
             services.send(
                 erasure.pk,
                 trigger=Trigger.API,
@@ -214,6 +232,58 @@ class ErasureRequestViewSet(
         erasure.refresh_from_db()
         body = ErasureRequestDetailSerializer(erasure, context={"request": request})
         return Response(body.data)
+
+    @action(detail=True, methods=["get"])
+    def receipt(self, request: Request, pk: Any = None) -> Response:
+        return Response(evidence.receipt(self.get_object()))
+
+    def _state_change(self, request: Request, change: Any, **kwargs: Any) -> Response:
+        erasure = self.get_object()
+        try:
+            erasure = change(erasure, actor=request.user.get_username(), **kwargs)
+        except services.StateError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        body = ErasureRequestDetailSerializer(erasure, context={"request": request})
+        return Response(body.data)
+
+    @action(detail=True, methods=["post"])
+    def hold(self, request: Request, pk: Any = None) -> Response:
+        incoming = HoldSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        return self._state_change(
+            request,
+            services.set_hold,
+            reason=incoming.validated_data["reason"],
+            until=incoming.validated_data.get("until"),
+        )
+
+    @action(detail=True, methods=["post"])
+    def release(self, request: Request, pk: Any = None) -> Response:
+        return self._state_change(request, services.release_hold)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: Any = None) -> Response:
+        incoming = ReasonSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        return self._state_change(
+            request, services.cancel, reason=incoming.validated_data["reason"]
+        )
+
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: Any = None) -> Response:
+        incoming = ReasonSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        return self._state_change(
+            request, services.extend_deadline, reason=incoming.validated_data["reason"]
+        )
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class HoldSerializer(ReasonSerializer):
+    until = serializers.DateTimeField(required=False, allow_null=True)
 
 
 __all__ = ["ErasureRequestViewSet", "IsDistinctOperator"]

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from . import conf
@@ -38,6 +39,32 @@ _FIELDS = ("USER_ID_FIELD", "USER_EMAIL_FIELD", "USER_PHONE_FIELD")
 
 def register() -> None:
     checks.register(check_settings, "django_distinct")
+    checks.register(check_deadlines, "django_distinct", checks.Tags.database)
+
+
+def check_deadlines(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Warn when erasures are past their deadline (``check --database``)."""
+    from .services import overdue
+
+    messages: list[checks.CheckMessage] = []
+    for alias in databases or []:
+        try:
+            count = overdue(alias).count()
+        except DatabaseError:
+            continue  # not migrated yet: migrate's own checks say so
+        if count:
+            messages.append(
+                checks.Warning(
+                    f"{count} erasure request(s) on database '{alias}' are past "
+                    "their deadline.",
+                    hint="See the admin's deadline filter, or run "
+                    "manage.py distinct_erase.",
+                    id="django_distinct.W003",
+                )
+            )
+    return messages
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

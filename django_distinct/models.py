@@ -151,6 +151,10 @@ class ErasureRequest(models.Model):
         permissions = [
             ("resend_erasurerequest", _("Can re-send erasure requests to Distinct")),
             ("view_pii_erasurerequest", _("Can see unmasked emails and phones")),
+            (
+                "hold_erasurerequest",
+                _("Can hold, release, cancel and extend erasure requests"),
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="distinct_due_idx"),

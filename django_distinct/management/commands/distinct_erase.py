@@ -8,13 +8,19 @@ Distinct refuses this site's configuration.
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from ... import conf, services
+from ... import conf, evidence, services
 from ...identifiers import Identity, mask_email, mask_phone, normalize
 from ...models import ErasureRequest, Source, Status, Trigger
 from ...outcomes import Outcome, refusal_text
@@ -65,6 +71,39 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--received-at",
+            type=_moment,
+            metavar="DATE",
+            help=_(
+                "With --user-id: when the person's request reached the site "
+                "(ISO date or time; default now). The deadline counts from it."
+            ),
+        )
+        parser.add_argument(
+            "--verify",
+            action="store_true",
+            help=_("Recompute every evidence chain and report any break."),
+        )
+        parser.add_argument(
+            "--receipts",
+            action="store_true",
+            help=_("Print receipts as JSON lines (with --since), send nothing."),
+        )
+        parser.add_argument(
+            "--since",
+            type=_moment,
+            metavar="DATE",
+            help=_("With --receipts: requests created since this date."),
+        )
+        parser.add_argument(
+            "--purge-evidence",
+            action="store_true",
+            help=_(
+                "Delete finished requests older than EVIDENCE_RETENTION_DAYS, "
+                "with their history (--dry-run counts them)."
+            ),
+        )
+        parser.add_argument(
             "--database",
             default=DEFAULT_DB_ALIAS,
             help=_("Database alias to use (default: %(default)s)."),
@@ -77,6 +116,19 @@ class Command(BaseCommand):
         if options["find"] is not None:
             self.find(options)
             return
+        if options["verify"]:
+            self.verify(options)
+            return
+        if options["receipts"]:
+            self.receipts(options)
+            return
+        if options["purge_evidence"]:
+            self.purge(options)
+            return
+        if options["since"] is not None:
+            raise CommandError(_("--since goes with --receipts."))
+        if options["received_at"] is not None and options["user_id"] is None:
+            raise CommandError(_("--received-at goes with --user-id."))
         if options["user_id"] is not None:
             self.erase_now(options)
             return
@@ -117,8 +169,24 @@ class Command(BaseCommand):
 
         using = options["database"]
         request = services.request_erasure(
-            identity, source=Source.COMMAND, using=using, send_on_commit=False
+            identity,
+            source=Source.COMMAND,
+            using=using,
+            send_on_commit=False,
+            received_at=options["received_at"],
         )
+        if request.was_duplicate:
+            self.stdout.write(
+                _("A request for this person is already open: %s (%s).")
+                % (services.describe(request), request.uuid)
+            )
+            return
+        if conf.get("SEND_DELAY"):
+            self.stdout.write(
+                _("Recorded %(who)s (%(uuid)s); it is sent after SEND_DELAY.")
+                % {"who": services.describe(request), "uuid": request.uuid}
+            )
+            return
         result = services.send(
             request.pk, trigger=Trigger.COMMAND, using=using, only_due=False
         )
@@ -129,6 +197,46 @@ class Command(BaseCommand):
         self.stdout.write(self.result_line(result))
         if result.outcome == Outcome.CONFIG_ERROR:
             raise CommandError(self.paused_message(result.http_status, result.message))
+
+    def verify(self, options: dict[str, Any]) -> None:
+        checked, breaks = evidence.verify(options["database"])
+        for found in breaks:
+            self.stdout.write(
+                _("Erasure #%(pk)s (%(uuid)s): entry %(seq)s %(reason)s.")
+                % {
+                    "pk": found.request_pk,
+                    "uuid": found.request_uuid,
+                    "seq": found.seq,
+                    "reason": found.reason,
+                }
+            )
+        if breaks:
+            raise CommandError(
+                _("%(broken)d of %(checked)d evidence chain(s) are broken.")
+                % {"broken": len(breaks), "checked": checked}
+            )
+        self.stdout.write(_("%d evidence chain(s) verified, none broken.") % checked)
+
+    def receipts(self, options: dict[str, Any]) -> None:
+        using = options["database"]
+        rows = ErasureRequest.objects.using(using).order_by("pk")
+        if options["since"] is not None:
+            rows = rows.filter(created_at__gte=options["since"])
+        for request in rows.iterator(chunk_size=services.SWEEP_BATCH_SIZE):
+            self.stdout.write(
+                json.dumps(evidence.receipt(request, using), sort_keys=True)
+            )
+
+    def purge(self, options: dict[str, Any]) -> None:
+        count = services.purge_evidence(options["database"], dry_run=options["dry_run"])
+        days = conf.get("EVIDENCE_RETENTION_DAYS")
+        if options["dry_run"]:
+            text = _(
+                "Would delete %(count)d finished request(s) older than %(days)d days."
+            )
+        else:
+            text = _("Deleted %(count)d finished request(s) older than %(days)d days.")
+        self.stdout.write(text % {"count": count, "days": days})
 
     def find(self, options: dict[str, Any]) -> None:
         rows = services.find(options["find"], options["database"]).order_by("pk")
@@ -216,6 +324,7 @@ class Command(BaseCommand):
                 _("%d had nothing valid to send and failed without a request.")
                 % report.unsendable
             )
+        self.deadline_line(using)
         if report.skipped:
             self.stdout.write(
                 _("%d request(s) were taken by another worker.") % report.skipped
@@ -230,6 +339,29 @@ class Command(BaseCommand):
                     "lapse (CLAIM_TIMEOUT)."
                 )
                 % report.errors
+            )
+
+    def deadline_line(self, using: str) -> None:
+        services.announce_overdue(using)
+        late = services.overdue(using).count()
+        soon = services.overdue(using, within_days=conf.get("DUE_SOON_DAYS")).count()
+        held = (
+            ErasureRequest.objects.using(using)
+            .filter(status=Status.PENDING, hold_set_at__isnull=False)
+            .count()
+        )
+        if late or soon or held:
+            self.stdout.write(
+                _(
+                    "Overdue: %(late)d. Due within %(days)d days: %(soon)d. "
+                    "On hold: %(held)d."
+                )
+                % {
+                    "late": late,
+                    "days": conf.get("DUE_SOON_DAYS"),
+                    "soon": soon - late,
+                    "held": held,
+                }
             )
 
     # ------------------------------------------------------------------
@@ -250,6 +382,21 @@ class Command(BaseCommand):
     def paused_message(self, status: int | None, reason: str) -> str:
         stopped = _("Sending stopped; nothing else was tried.")
         return f"{refusal_text(status, reason)} {stopped}"
+
+
+def _moment(value: str) -> datetime.datetime:
+    """Parse an ISO date or date-time; a naive one is in the current zone."""
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is None:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not a date (2026-01-31) or time (2026-01-31T09:00)"
+            )
+        moment = datetime.datetime.combine(day, datetime.time())
+    if timezone.is_naive(moment) and settings.USE_TZ:
+        moment = timezone.make_aware(moment)
+    return moment
 
 
 def _masked(email: str, phone: str) -> str:
