@@ -141,6 +141,12 @@ def run_demo(url: str) -> int:
             f"{r.masked_phone or '-':13} {r.status:10} {r.attempts:>5}  {what}"
         )
 
+    step("The receipt of the first erasure (what an auditor is shown)")
+    from django_distinct import evidence
+
+    print(json.dumps(evidence.receipt(rows.first()), indent=2, sort_keys=True))
+    call_command("distinct_erase", "--verify")
+
     step("What the double holds now")
     with urllib.request.urlopen(f"{url}/_fake/users") as answer:
         for index, person in enumerate(json.load(answer), 1):
