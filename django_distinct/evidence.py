@@ -106,6 +106,33 @@ def record(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def record_first(
+    entries: list[tuple[ErasureRequest, dict[str, Any]]],
+    *,
+    kind: str,
+    actor: str = "",
+    using: str | None = None,
+) -> None:
+    """Start the logs of many new requests at once, one entry each."""
+    at = timezone.now()
+    events = [
+        ErasureEvent(
+            request_id=request.pk,
+            seq=1,
+            at=at,
+            kind=kind,
+            actor=actor[:150],
+            detail=detail,
+            prev_hash="",
+            hash=entry_hash(str(request.uuid), 1, at, kind, actor[:150], detail, ""),
+        )
+        for request, detail in entries
+    ]
+    ErasureEvent.objects.using(using or DEFAULT_DB_ALIAS).bulk_create(
+        events, batch_size=500
+    )
+
+
 @dataclass(frozen=True)
 class Break:
     """Where a request's chain stops matching its entries."""

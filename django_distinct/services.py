@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -122,54 +122,126 @@ def request_erasure(
     made: the open request is returned, with ``was_duplicate`` set on it and
     the duplicate noted in its evidence log.
     """
+    (request,) = request_erasures(
+        [identity],
+        source=source,
+        using=using,
+        send_on_commit=send_on_commit,
+        received_at=received_at,
+        actor=actor,
+    )
+    return request
+
+
+# Rows per INSERT when many users are deleted at once.
+BULK_BATCH_SIZE = 500
+
+
+def request_erasures(
+    identities: list[Identity],
+    *,
+    source: str,
+    using: str | None = None,
+    send_on_commit: bool | None = None,
+    received_at: datetime | None = None,
+    actor: str = "",
+) -> list[ErasureRequest]:
+    """Record many erasures with a few queries, as ``request_erasure`` does one.
+
+    Return the requests in the order of ``identities``: new ones, or the
+    open request of a person who already has one (``was_duplicate``).
+    """
     using = using or DEFAULT_DB_ALIAS
-    normalized = normalize(identity)
-    if normalized.sendable:
-        key = person_hash(normalized.id, normalized.email, normalized.phone)
-        open_request = (
-            ErasureRequest.objects.using(using)
-            .filter(person_hash=key, status=Status.PENDING)
-            .order_by("pk")
-            .first()
+    normalized = [normalize(identity) for identity in identities]
+    keys = [
+        person_hash(n.id, n.email, n.phone) if n.sendable else "" for n in normalized
+    ]
+    wanted = {key for key in keys if key}
+    open_requests = {}
+    if wanted:
+        rows = ErasureRequest.objects.using(using).filter(
+            status=Status.PENDING, person_hash__in=wanted
         )
-        if open_request is not None:
+        for row in rows.order_by("-pk"):
+            open_requests[row.person_hash] = row
+
+    delay = conf.get("SEND_DELAY")
+    results: list[ErasureRequest] = []
+    new: list[tuple[ErasureRequest, Normalized]] = []
+    for item, key in zip(normalized, keys, strict=True):
+        existing = open_requests.get(key)
+        if existing is not None and existing.pk is None:
+            results.append(existing)  # the same person twice in this batch
+            continue
+        if existing is not None:
             evidence.record(
-                open_request,
+                existing,
                 "duplicate_received",
                 actor=actor,
                 detail={"source": source},
                 using=using,
             )
-            open_request.was_duplicate = True
-            return open_request
+            existing.was_duplicate = True
+            results.append(existing)
+            continue
+        request = _new_request(item, source, received_at)
+        request.person_hash = key
+        request.derive_from_identifiers()
+        request.due_at = deadlines.due_at(request.received_at)
+        if delay:
+            request.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        request.was_duplicate = False
+        if key:
+            # The same person twice in one batch: one request for both.
+            open_requests[key] = request
+        new.append((request, item))
+        results.append(request)
 
-    request = _new_request(normalized, source, received_at)
-    delay = conf.get("SEND_DELAY")
-    if delay:
-        request.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-    request.save(using=using)
-    request.was_duplicate = False
-    evidence.record(
-        request,
-        "received",
-        actor=actor,
-        detail={
-            "source": source,
-            "identifiers": [
-                name for name in ("email", "phone") if getattr(normalized, name)
+    if new:
+        created = [request for request, _ in new]
+        if connections[using].features.can_return_rows_from_bulk_insert:
+            ErasureRequest.objects.using(using).bulk_create(
+                created, batch_size=BULK_BATCH_SIZE
+            )
+        else:
+            # The evidence log needs each row's id, which this database does
+            # not give back from a bulk insert.
+            for request in created:
+                request.save(using=using)
+        evidence.record_first(
+            [
+                (request, _received_detail(request, item, source))
+                for request, item in new
             ],
-            "problems": list(normalized.problems),
-            "due_at": request.due_at.isoformat(timespec="seconds"),
-        },
-        using=using,
-    )
-    _log_recorded(request, normalized)
+            kind="received",
+            actor=actor,
+            using=using,
+        )
+        for request, item in new:
+            _log_recorded(request, item)
 
     if send_on_commit is None:
         send_on_commit = conf.get("SEND_ON_COMMIT") and not delay
-    if send_on_commit and request.status == Status.PENDING:
-        queue_after_commit(request.pk, using=using)
-    return request
+    if send_on_commit:
+        for request, _ in new:
+            if request.status == Status.PENDING:
+                queue_after_commit(request.pk, using=using)
+    return results
+
+
+def _received_detail(
+    request: ErasureRequest, normalized: Normalized, source: str
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "identifiers": [
+            name for name in ("email", "phone") if getattr(normalized, name)
+        ],
+        "problems": list(normalized.problems),
+        "due_at": request.due_at.isoformat(timespec="seconds")
+        if request.due_at
+        else None,
+    }
 
 
 def _new_request(

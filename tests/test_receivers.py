@@ -16,6 +16,13 @@ pytestmark = pytest.mark.django_db
 NO_SEND = {"API_KEY": "k", "SEND_ON_COMMIT": False}
 
 
+def sends(callbacks):
+    """Return the after-commit sends among captured on_commit callbacks."""
+    from django_distinct.services import _AfterCommitBatch
+
+    return [c for c in callbacks if isinstance(c, _AfterCommitBatch)]
+
+
 def only_request():
     (request,) = ErasureRequest.objects.all()
     return request
@@ -198,9 +205,10 @@ def test_a_mapping_that_fails_stops_the_deletion():
 
 @override_settings(DISTINCT={"API_KEY": "k", "SEND_ON_COMMIT": True})
 def test_send_is_queued_for_after_the_commit(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
+    with django_capture_on_commit_callbacks() as captured:
         UserFactory.create_batch(3)
         User.objects.all().delete()
+    callbacks = sends(captured)
     # One batch for the transaction, not a callback per user.
     assert len(callbacks) == 1
     assert sorted(callbacks[0].pks) == sorted(
@@ -212,11 +220,54 @@ def test_send_is_queued_for_after_the_commit(django_capture_on_commit_callbacks)
 def test_rolled_back_transaction_does_not_swallow_the_next_batch(
     django_capture_on_commit_callbacks,
 ):
-    with django_capture_on_commit_callbacks() as callbacks:
+    with django_capture_on_commit_callbacks() as captured:
         with pytest.raises(RuntimeError):
             with transaction.atomic():
                 UserFactory().delete()
                 raise RuntimeError
         UserFactory().delete()
+    callbacks = sends(captured)
     assert len(callbacks) == 1
     assert callbacks[0].pks == [only_request().pk]
+
+
+def test_a_bulk_delete_writes_its_requests_in_a_few_queries(settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_to_delete(count):
+        UserFactory.create_batch(count)
+        with CaptureQueriesContext(connection) as captured:
+            User.objects.all().delete()
+        return len(captured)
+
+    settings.DISTINCT = {**NO_SEND, "ERASE_ON_DELETE": False}
+    without = queries_to_delete(300)
+    settings.DISTINCT = NO_SEND
+    with_app = queries_to_delete(300)
+
+    assert ErasureRequest.objects.count() == 300
+    assert ErasureRequest.objects.filter(events__seq=1).count() == 300
+    # One lookup for open requests, then the requests and their first
+    # evidence entries in bulk inserts (SQLite's variable limit makes them
+    # smaller there): nowhere near a query per user.
+    assert with_app - without <= 20, (without, with_app)
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_a_retried_delete_after_a_rollback_still_records(django_db_blocker):
+    users = User.objects.filter(pk__in=[u.pk for u in UserFactory.create_batch(3)])
+    failing = {"armed": True}
+
+    def fail_once(sender, instance, **kwargs):
+        if failing.pop("armed", False):
+            raise RuntimeError("the first attempt dies midway")
+
+    post_delete.connect(fail_once, sender=User, dispatch_uid="test-fail-once")
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            users.delete()
+        users.delete()  # the same queryset object, tried again
+    finally:
+        post_delete.disconnect(sender=User, dispatch_uid="test-fail-once")
+    assert ErasureRequest.objects.count() == 3

@@ -45,8 +45,8 @@ def main(action, arg=None):
     elif action == "sweep-and-die-after-answer":
         send = DistinctClient.delete_user
 
-        def answered_then_died(self, payload):
-            send(self, payload)
+        def answered_then_died(self, payload, **kwargs):
+            send(self, payload, **kwargs)
             os._exit(4)
 
         DistinctClient.delete_user = answered_then_died
