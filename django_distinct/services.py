@@ -17,10 +17,13 @@ again: Distinct's endpoint is idempotent, so a repeat is harmless.
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -400,14 +403,16 @@ def send(
     ``only_due`` is false), or claimed by another worker.
     """
     using = using or DEFAULT_DB_ALIAS
-    token = claim(pk, using=using, only_due=only_due)
-    if token is None:
-        return None
-    request = ErasureRequest.objects.using(using).get(pk=pk)
+    with database_guard(using):
+        token = claim(pk, using=using, only_due=only_due)
+        if token is None:
+            return None
+        request = ErasureRequest.objects.using(using).get(pk=pk)
 
     normalized = normalize(Identity(request.user_id, request.email, request.phone))
     if not normalized.sendable:
-        return _fail_unsendable(request, normalized, token, using)
+        with database_guard(using):
+            return _fail_unsendable(request, normalized, token, using)
 
     payload = normalized.payload()
     attempt = ErasureAttempt(
@@ -428,7 +433,8 @@ def send(
     else:
         # Written before the call, so that a process dying before the outcome
         # is recorded still leaves a trace of the send whose answer was lost.
-        attempt.save(using=using)
+        with database_guard(using):
+            attempt.save(using=using)
         classification, elapsed, digest = _post(payload, str(request.uuid))
         attempt.response_digest = digest
     classification = replace(
@@ -441,7 +447,8 @@ def send(
     attempt.message = classification.message
     attempt.in_doubt = classification.in_doubt
     changes = _changes_for(request, classification)
-    owned = _record(request, attempt, changes, token, using)
+    with database_guard(using):
+        owned = _record(request, attempt, changes, token, using)
     if not owned:
         # Our lease ran out mid-send and another worker took the request; it
         # will record its own outcome.  The attempt above is still history.
@@ -766,44 +773,121 @@ def sweep(
     limit: int | None = None,
     using: str | None = None,
     on_result: Callable[[SendResult], None] | None = None,
+    concurrency: int = 1,
+    stop: threading.Event | None = None,
 ) -> SweepReport:
-    """Send every due request, one after another, at most ``limit``.
+    """Send every due request, at most ``limit``, ``concurrency`` at a time.
 
-    Stop at the first refusal of the configuration (401, 403, permission
-    scope): every other request would be refused the same way.
+    Due requests are read in batches, so memory does not grow with how many
+    wait.  Stop at the first refusal of the configuration (401, 403,
+    permission scope): every other request would be refused the same way.
+    Setting ``stop`` ends the sweep after the requests in flight.
     """
     report = SweepReport()
-    last_pk = 0
-    while limit is None or report.processed < limit:
-        batch = list(
-            due(using)
-            .filter(pk__gt=last_pk)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
-        )
-        if not batch:
-            break
-        for pk in batch:
-            if limit is not None and report.processed >= limit:
-                break
-            last_pk = pk
-            try:
-                result = send(pk, trigger=Trigger.SWEEP, using=using)
-            except Exception:
-                # One row must not hold up the rest; its claim lapses and a
-                # later sweep tries it again.
-                logger.exception("Erasure #%s could not be processed", pk)
+    lock = threading.Lock()
+    halt = stop or threading.Event()
+    paused = threading.Event()
+
+    def process(pk: int) -> None:
+        try:
+            result = send(pk, trigger=Trigger.SWEEP, using=using)
+        except Exception:
+            # One row must not hold up the rest; its claim lapses and a
+            # later sweep tries it again.
+            logger.exception("Erasure #%s could not be processed", pk)
+            with lock:
                 report.errors += 1
-                continue
+            return
+        with lock:
             if result is None:
                 report.skipped += 1
-                continue
+                return
             report.add(result)
             if on_result is not None:
                 on_result(result)
             if report.paused:
-                return report
+                paused.set()
+
+    def taken() -> int:
+        with lock:
+            return report.processed + report.errors + report.skipped
+
+    pks = _due_pks(using, halt, paused)
+    if concurrency <= 1:
+        for pk in pks:
+            if limit is not None and taken() >= limit:
+                break
+            process(pk)
+        return report
+
+    # A bounded queue: the reader never runs far ahead of the senders.
+    work: queue.Queue[int | None] = queue.Queue(maxsize=concurrency * 2)
+
+    def worker() -> None:
+        try:
+            while (pk := work.get()) is not None:
+                if not (paused.is_set() or halt.is_set()):
+                    process(pk)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=worker, name=f"distinct-sweep-{n}", daemon=True)
+        for n in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    queued = 0
+    try:
+        for pk in pks:
+            if limit is not None and queued >= limit:
+                break
+            work.put(pk)
+            queued += 1
+    finally:
+        for _ in threads:
+            work.put(None)
+        for thread in threads:
+            thread.join()
     return report
+
+
+def _due_pks(
+    using: str | None, halt: threading.Event, paused: threading.Event
+) -> Iterator[int]:
+    """Yield due requests' ids in order, a batch at a time, until told to stop."""
+    last_pk = 0
+    while not (halt.is_set() or paused.is_set()):
+        with database_guard(using):
+            batch = list(
+                due(using)
+                .filter(pk__gt=last_pk)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
+            )
+        if not batch:
+            return
+        for pk in batch:
+            if halt.is_set() or paused.is_set():
+                return
+            last_pk = pk
+            yield pk
+
+
+_sqlite_lock = threading.RLock()
+
+
+def database_guard(using: str | None) -> AbstractContextManager[Any]:
+    """Serialise this process's database work on SQLite, across threads.
+
+    SQLite allows one writer at a time and answers a second with "database
+    is locked" instead of waiting in every configuration; sending threads
+    take turns at the database and overlap only in their HTTP calls.
+    Other databases need no such care.
+    """
+    if connections[using or DEFAULT_DB_ALIAS].vendor == "sqlite":
+        return _sqlite_lock
+    return nullcontext()
 
 
 def resend(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import signal
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +40,28 @@ class Command(BaseCommand):
             type=int,
             metavar="N",
             help=_("Send at most N requests in this run."),
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=1,
+            metavar="K",
+            help=_("Send up to K requests at once (default 1)."),
+        )
+        parser.add_argument(
+            "--loop",
+            action="store_true",
+            help=_(
+                "Keep sweeping, sleeping --interval seconds between sweeps, "
+                "until SIGTERM or SIGINT; requests in flight are finished."
+            ),
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=60.0,
+            metavar="S",
+            help=_("With --loop: seconds between sweeps (default 60)."),
         )
         parser.add_argument(
             "--dry-run",
@@ -113,6 +137,13 @@ class Command(BaseCommand):
         limit = options["limit"]
         if limit is not None and limit < 1:
             raise CommandError(_("--limit must be at least 1."))
+        if not 1 <= options["concurrency"] <= 64:
+            raise CommandError(_("--concurrency must be from 1 to 64."))
+        if options["interval"] <= 0:
+            raise CommandError(_("--interval must be above 0."))
+        if options["loop"]:
+            self.loop(options)
+            return
         if options["find"] is not None:
             self.find(options)
             return
@@ -238,6 +269,34 @@ class Command(BaseCommand):
             text = _("Deleted %(count)d finished request(s) older than %(days)d days.")
         self.stdout.write(text % {"count": count, "days": days})
 
+    stop: threading.Event | None = None
+
+    def loop(self, options: dict[str, Any]) -> None:
+        """Sweep until a signal says stop, then finish what is in flight."""
+        stop = self.stop = threading.Event()
+
+        def request_stop(signum: int, frame: Any) -> None:
+            stop.set()
+
+        previous = {
+            signum: signal.signal(signum, request_stop)
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        options = {**options, "loop": False, "looping": True}
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_sweep(options)
+                except CommandError as exc:
+                    # A refusal or a bad row: say so, and keep the worker up
+                    # so it resumes by itself once the cause is fixed.
+                    self.stderr.write(str(exc))
+                stop.wait(options["interval"])
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.stdout.write(_("Stopped; nothing left in flight."))
+
     def find(self, options: dict[str, Any]) -> None:
         rows = services.find(options["find"], options["database"]).order_by("pk")
         count = 0
@@ -299,10 +358,16 @@ class Command(BaseCommand):
                 self.stdout.flush()
 
         report = services.sweep(
-            limit=options["limit"], using=using, on_result=on_result
+            limit=options["limit"],
+            using=using,
+            on_result=on_result,
+            concurrency=options["concurrency"],
+            stop=self.stop,
         )
         if progress and seen and options["verbosity"] < 2:
             self.stdout.write("")
+        if options.get("looping") and not (report.processed or report.errors):
+            return  # an idle sweep of a long-running worker: nothing to say
 
         pending = ErasureRequest.objects.using(using).filter(status=Status.PENDING)
         self.stdout.write(
