@@ -27,6 +27,7 @@ _INTEGERS = {
     "SEND_ON_COMMIT_LIMIT": (0, 1000),
     "MAX_ATTEMPTS": (1, 1000),
     "ADMIN_RESEND_LIMIT": (1, 10_000),
+    "TASK_CONCURRENCY": (1, 64),
 }
 _SECONDS = {
     "BACKOFF_BASE": 30 * DAY,
@@ -111,7 +112,38 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     messages += _check_timeout()
     messages += _check_numbers()
     messages += _check_user_mapping()
+    messages += _check_task_backend()
     return messages
+
+
+def _check_task_backend() -> list[checks.CheckMessage]:
+    from . import tasks
+
+    backend = conf.get("TASK_BACKEND")
+    if backend not in tasks.BACKENDS:
+        return [
+            checks.Error(
+                "DISTINCT['TASK_BACKEND'] must be None, 'celery' or 'django'.",
+                id="django_distinct.E013",
+            )
+        ]
+    if backend == "celery" and tasks.celery_send_erasure is None:
+        return [
+            checks.Error(
+                "DISTINCT['TASK_BACKEND'] is 'celery' but Celery is not installed.",
+                hint="pip install 'django-distinct[celery]'",
+                id="django_distinct.E013",
+            )
+        ]
+    if backend == "django" and tasks.django_send_erasure is None:
+        return [
+            checks.Error(
+                "DISTINCT['TASK_BACKEND'] is 'django' but django.tasks needs "
+                "Django 6.0 or later.",
+                id="django_distinct.E013",
+            )
+        ]
+    return []
 
 
 def _check_base_url() -> list[checks.CheckMessage]:

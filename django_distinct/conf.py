@@ -53,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     # Finished requests and their evidence are purged after this many days
     # by distinct_erase --purge-evidence.
     "EVIDENCE_RETENTION_DAYS": 730,
+    # Where sends after a commit run: None in the deleting process (bounded
+    # by SEND_ON_COMMIT_LIMIT), "celery" or "django" (django.tasks) in a
+    # task queue, one task per request.  TASK_CONCURRENCY is the sweep
+    # task's --concurrency.
+    "TASK_BACKEND": None,
+    "TASK_CONCURRENCY": 4,
     # Requests the admin re-sends within one web request; the rest are left
     # due for distinct_erase.
     "ADMIN_RESEND_LIMIT": 20,

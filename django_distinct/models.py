@@ -33,6 +33,7 @@ class Trigger(models.TextChoices):
 
     ON_COMMIT = "on_commit", _("After the deletion committed")
     SWEEP = "sweep", _("Sweep")
+    TASK = "task", _("Task queue")
     COMMAND = "command", _("Management command")
     ADMIN = "admin", _("Admin")
     API = "api", _("REST API")

@@ -304,6 +304,17 @@ class _AfterCommitBatch:
         connection = transaction.get_connection(self.using)
         if getattr(connection, _BATCH_ATTR, None) is self:
             delattr(connection, _BATCH_ATTR)
+        if conf.get("TASK_BACKEND"):
+            # Imported here: it imports the task framework, which a site
+            # without one should not pay for at start-up.
+            from . import tasks
+
+            try:
+                tasks.enqueue(self.pks, self.using)
+            except Exception:
+                # As below: the deletion has committed; the sweep has them.
+                logger.exception("Queueing erasures after commit failed")
+            return
         limit = conf.get("SEND_ON_COMMIT_LIMIT")
         for pk in self.pks[:limit]:
             try:

@@ -61,4 +61,11 @@ DISTINCT = {
     "BASE_URL": os.environ.get("DISTINCT_TEST_BASE_URL", "https://distinct.test"),
     "TIMEOUT": (2.0, 2.0),
     "CLAIM_TIMEOUT": int(os.environ.get("DISTINCT_TEST_CLAIM_TIMEOUT", "300")),
+    "TASK_BACKEND": os.environ.get("DISTINCT_TEST_TASK_BACKEND") or None,
+    "BACKOFF_BASE": float(os.environ.get("DISTINCT_TEST_BACKOFF", "60")),
 }
+
+# Only the Celery tests use these: a broker on this machine, and a queue of
+# the test's own so that runs never pick up each other's tasks.
+CELERY_BROKER_URL = os.environ.get("DISTINCT_TEST_BROKER", "redis://127.0.0.1:6379/15")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DISTINCT_TEST_QUEUE", "distinct-tests")

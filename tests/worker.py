@@ -17,6 +17,9 @@ def main(action, arg=None):
     import django
 
     django.setup()
+    if os.environ.get("DISTINCT_TEST_TASK_BACKEND") == "celery":
+        # As a site's project package does, so that tasks reach its broker.
+        import tests.celery_app  # noqa: F401
     from django.db import transaction
 
     from django_distinct import services
@@ -29,6 +32,15 @@ def main(action, arg=None):
         User.objects.bulk_create(
             User(username=email.split("@")[0], email=email) for email in emails
         )
+    elif action == "delete-users":
+        # A site deleting users, one by one and in bulk, in its own process.
+        usernames = json.loads(arg)
+        User.objects.get(username=usernames[0]).delete()
+        User.objects.filter(username__in=usernames[1:]).delete()
+    elif action == "queue-sweep":
+        from tests.celery_app import app
+
+        app.send_task("django_distinct.sweep")
     elif action == "delete-then-die":
         # Our own callback, registered first, runs first: the process dies
         # after the deletion committed and before the erasure is sent.
