@@ -189,6 +189,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm the
+    # body would wait for the client's delayed ACK, some 40 ms an answer.
+    disable_nagle_algorithm = True
     server_version = f"DistinctDouble/{__version__}"
     timeout = IDLE_TIMEOUT
     server: _HTTPServer
