@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -37,6 +39,18 @@ from .outcomes import refusal_text
 RESEND_PERMISSION = "django_distinct.resend_erasurerequest"
 VIEW_PII_PERMISSION = "django_distinct.view_pii_erasurerequest"
 REQUEST_PERMISSION = "django_distinct.add_erasurerequest"
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class HoldForm(ReasonForm):
+    until = forms.DateTimeField(
+        label=_("Until (optional)"),
+        required=False,
+        help_text=_("Leave empty to hold until released."),
+    )
 
 
 class ErasureAttemptInline(admin.TabularInline):
@@ -131,7 +145,7 @@ class ErasureRequestAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "created_at"
     inlines = [ErasureAttemptInline, ErasureEventInline]
-    actions = ["resend", "release_hold"]
+    actions = ["resend", "set_hold", "release_hold", "cancel"]
     list_per_page = 50
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -223,6 +237,110 @@ class ErasureRequestAdmin(admin.ModelAdmin):
 
     def has_hold_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_distinct.hold_erasurerequest")
+
+    def _ask_reason(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ErasureRequest],
+        *,
+        action: str,
+        title: str,
+        explanation: str,
+        form_class: type[forms.Form],
+    ) -> forms.Form | HttpResponse:
+        """Return the filled form, or the page that asks for it."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            return form
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "explanation": explanation,
+            "queryset": queryset,
+            "form": form,
+            "action": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/django_distinct/reason_form.html", context
+        )
+
+    @admin.action(description=_("Place a legal hold"), permissions=["hold"])
+    def set_hold(
+        self, request: HttpRequest, queryset: QuerySet[ErasureRequest]
+    ) -> HttpResponse | None:
+        asked = self._ask_reason(
+            request,
+            queryset,
+            action="set_hold",
+            title=str(_("Place a legal hold")),
+            explanation=str(
+                _(
+                    "Held requests are not sent to Distinct until the hold is "
+                    "released or its end date passes."
+                )
+            ),
+            form_class=HoldForm,
+        )
+        if isinstance(asked, HttpResponse):
+            return asked
+        held = 0
+        for obj in queryset.filter(status=Status.PENDING):
+            services.set_hold(
+                obj,
+                reason=asked.cleaned_data["reason"],
+                until=asked.cleaned_data["until"],
+                actor=request.user.get_username(),
+            )
+            held += 1
+        self.message_user(
+            request,
+            _("Placed %(held)d hold(s); %(other)d request(s) were not pending.")
+            % {"held": held, "other": queryset.count() - held},
+            messages.SUCCESS,
+        )
+        return None
+
+    @admin.action(description=_("Cancel (only if never sent)"), permissions=["hold"])
+    def cancel(
+        self, request: HttpRequest, queryset: QuerySet[ErasureRequest]
+    ) -> HttpResponse | None:
+        asked = self._ask_reason(
+            request,
+            queryset,
+            action="cancel",
+            title=str(_("Cancel erasure requests")),
+            explanation=str(
+                _(
+                    "A cancelled request is never sent and its identifiers are "
+                    "removed. Requests already sent cannot be cancelled."
+                )
+            ),
+            form_class=ReasonForm,
+        )
+        if isinstance(asked, HttpResponse):
+            return asked
+        cancelled, refused = 0, 0
+        for obj in queryset:
+            try:
+                services.cancel(
+                    obj,
+                    reason=asked.cleaned_data["reason"],
+                    actor=request.user.get_username(),
+                )
+            except services.StateError:
+                refused += 1
+            else:
+                cancelled += 1
+        level = messages.WARNING if refused else messages.SUCCESS
+        self.message_user(
+            request,
+            _("Cancelled %(done)d; %(refused)d could not be (already sent or final).")
+            % {"done": cancelled, "refused": refused},
+            level,
+        )
+        return None
 
     @admin.action(description=_("Release legal hold"), permissions=["hold"])
     def release_hold(

@@ -218,3 +218,49 @@ def test_erase_at_distinct_needs_its_permission(client, distinct_server, distinc
     assert "Erase at Distinct" not in client.get(USERS).content.decode()
     client.post(USERS, {"action": "erase_at_distinct", "_selected_action": [person.pk]})
     assert ErasureRequest.objects.count() == 0
+
+
+def test_hold_and_cancel_ask_for_a_reason_then_apply(
+    client, distinct_server, distinct_fake, settings
+):
+    settings.DISTINCT = {**settings.DISTINCT, "SEND_DELAY": 3600}
+    from django_distinct import services
+    from django_distinct.identifiers import Identity
+
+    first = services.request_erasure(
+        Identity(id="1", email="a@example.com"), source="admin"
+    )
+    second = services.request_erasure(
+        Identity(id="2", email="b@example.com"), source="admin"
+    )
+    client.force_login(operator(VIEW, "hold_erasurerequest", username="legal"))
+    selected = {"_selected_action": [first.pk]}
+
+    page = client.post(CHANGELIST, {"action": "set_hold", **selected})
+    assert page.status_code == 200
+    assert 'name="reason"' in page.content.decode()
+    assert not ErasureRequest.objects.get(pk=first.pk).is_held
+
+    client.post(
+        CHANGELIST,
+        {"action": "set_hold", "apply": "1", "reason": "waiver claim", **selected},
+    )
+    first.refresh_from_db()
+    assert (first.hold_reason, first.hold_set_by) == ("waiver claim", "legal")
+
+    response = client.post(
+        CHANGELIST,
+        {
+            "action": "cancel",
+            "apply": "1",
+            "reason": "changed their mind",
+            "_selected_action": [second.pk],
+        },
+        follow=True,
+    )
+    assert messages_of(response)[-1] == (
+        "Cancelled 1; 0 could not be (already sent or final)."
+    )
+    second.refresh_from_db()
+    assert second.cancelled_by == "legal"
+    assert second.failure_reason == "cancelled by legal: changed their mind"
