@@ -29,7 +29,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -53,6 +59,8 @@ from .outcomes import MESSAGE_MAX_LENGTH, Classification, Outcome, classify_resp
 
 logger = logging.getLogger(__name__)
 
+# Tries of a claim that another worker's lock got in the way of.
+CLAIM_TRIES = 3
 # Rows fetched per query while sweeping: memory stays flat however many wait.
 SWEEP_BATCH_SIZE = 200
 # However long Retry-After asks for, look again within a day.
@@ -396,8 +404,22 @@ def claim(
     if only_due:
         rows = rows.filter(next_attempt_at__lte=now)
     lease = timedelta(seconds=conf.get("CLAIM_TIMEOUT"))
-    updated = rows.update(claim_token=token, claimed_until=now + lease, updated_at=now)
-    return token if updated else None
+    for attempt in range(CLAIM_TRIES):
+        try:
+            updated = rows.update(
+                claim_token=token, claimed_until=now + lease, updated_at=now
+            )
+        except OperationalError:
+            # A deadlock or lock wait with another worker (InnoDB reports
+            # them here): nothing was claimed, so trying again is safe, and
+            # giving up only leaves the request for the next sweep.
+            if attempt == CLAIM_TRIES - 1:
+                logger.warning("Erasure #%s: could not claim it; left for later", pk)
+                return None
+            time.sleep(random.uniform(0.01, 0.05))
+            continue
+        return token if updated else None
+    return None
 
 
 def send(
@@ -530,6 +552,14 @@ def _record(
     for delay in (*RECORD_RETRY_DELAYS, None):
         try:
             with transaction.atomic(using=using):
+                # The request row first: taking its write lock before the
+                # inserts that reference it (which take a shared lock on it
+                # in InnoDB) keeps a concurrent claim from deadlocking us.
+                owned = bool(
+                    ErasureRequest.objects.using(using)
+                    .filter(pk=pk, claim_token=token)
+                    .update(claim_token=None, claimed_until=None, **changes)
+                )
                 attempt.save(using=using)
                 evidence.record(
                     request,
@@ -539,11 +569,7 @@ def _record(
                     using=using,
                     at=attempt.started_at,
                 )
-                return bool(
-                    ErasureRequest.objects.using(using)
-                    .filter(pk=pk, claim_token=token)
-                    .update(claim_token=None, claimed_until=None, **changes)
-                )
+                return owned
         except DatabaseError:
             if delay is None:
                 raise

@@ -21,6 +21,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("DATABASE_URL", "")
 HAVE_POSTGRES = POSTGRES_URL.startswith(("postgres://", "postgresql://"))
+# MariaDB or MySQL, for the tests that race and kill: a server URL such as
+# mysql://root@127.0.0.1:3306/test (needs the mysqlclient driver).
+MYSQL_URL = os.environ.get("DISTINCT_TEST_MYSQL_URL", "")
 
 
 class Site:
@@ -72,19 +75,45 @@ def _postgres_database():
         connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def _mysql_database():
+    import MySQLdb
+
+    name = f"distinct_proc_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(MYSQL_URL)
+    server = {
+        "host": parts.hostname,
+        "port": parts.port or 3306,
+        "user": parts.username or "root",
+        "password": parts.password or "",
+    }
+    connection = MySQLdb.connect(**server)
+    connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    connection.close()
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    connection = MySQLdb.connect(**server)
+    connection.cursor().execute(f"DROP DATABASE `{name}`")
+    connection.close()
+
+
 @pytest.fixture(
     params=[
         "sqlite",
         pytest.param("postgres", marks=pytest.mark.postgres),
+        "mysql",
     ]
 )
 def site(request, tmp_path, distinct_server):
     if request.param == "sqlite":
         yield Site(f"sqlite:///{tmp_path / 'site.sqlite3'}", distinct_server.url)
         return
-    if not HAVE_POSTGRES:
+    if request.param == "mysql":
+        if not MYSQL_URL:
+            pytest.skip("needs MariaDB or MySQL: set DISTINCT_TEST_MYSQL_URL")
+        databases = _mysql_database()
+    elif not HAVE_POSTGRES:
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
-    databases = _postgres_database()
+    else:
+        databases = _postgres_database()
     url = next(databases)
     try:
         yield Site(url, distinct_server.url)
@@ -172,7 +201,9 @@ def test_four_sweepers_send_each_of_1000_requests_exactly_once(site, distinct_fa
     ]
     outputs = [racer.communicate(timeout=300) for racer in racers]
 
-    assert [racer.returncode for racer in racers] == [0] * RACERS, outputs
+    assert [racer.returncode for racer in racers] == [0] * RACERS, [
+        err[-3000:] for _, err in outputs
+    ]
     counts = distinct_fake.count_by_id()
     assert len(counts) == RACE_SIZE
     assert max(counts.values()) == 1  # no duplicates
