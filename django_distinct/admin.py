@@ -53,10 +53,25 @@ class HoldForm(ReasonForm):
     )
 
 
-class ErasureAttemptInline(admin.TabularInline):
-    model = ErasureAttempt
+class _HistoryInline(admin.TabularInline):
+    """A part of the request's record: shown with it, never edited."""
+
     extra = 0
     can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Whoever may see a request sees all of its history.
+        return request.user.has_perm("django_distinct.view_erasurerequest")
+
+
+class ErasureAttemptInline(_HistoryInline):
+    model = ErasureAttempt
     fields = readonly_fields = (
         "started_at",
         "trigger",
@@ -69,33 +84,12 @@ class ErasureAttemptInline(admin.TabularInline):
     )
     ordering = ("started_at", "pk")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The history is part of the request: whoever may see one sees both.
-        return request.user.has_perm("django_distinct.view_erasurerequest")
-
-
-class ErasureEventInline(admin.TabularInline):
+class ErasureEventInline(_HistoryInline):
     model = ErasureEvent
-    extra = 0
-    can_delete = False
     fields = readonly_fields = ("seq", "at", "kind", "actor", "detail", "hash")
     ordering = ("seq",)
     verbose_name_plural = _("evidence log")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("django_distinct.view_erasurerequest")
 
 
 class DeadlineFilter(admin.SimpleListFilter):
