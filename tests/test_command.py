@@ -244,3 +244,21 @@ def test_plain_http_to_a_remote_host_is_refused_at_run_time(settings):
     )
     attempt = request.history.get()
     assert attempt.http_status is None and attempt.duration_ms == 0
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_and_plain_output_when_piped(
+    distinct_server, distinct_fake
+):
+    ErasureRequestFactory.create_batch(3)
+    terminal = Terminal()
+    call_command("distinct_erase", stdout=terminal)
+    assert "\r1/3" in terminal.getvalue() and "\r3/3" in terminal.getvalue()
+
+    ErasureRequestFactory.create_batch(2)
+    piped, _ = run()
+    assert "\r" not in piped

@@ -271,3 +271,20 @@ def test_a_retried_delete_after_a_rollback_still_records(django_db_blocker):
     finally:
         post_delete.disconnect(sender=User, dispatch_uid="test-fail-once")
     assert ErasureRequest.objects.count() == 3
+
+
+def test_the_user_models_email_field_is_honoured(settings):
+    from django_distinct.services import identity_for_user
+
+    class Person:
+        pk = 5
+        contact = "ann@example.com"
+        email = "not-this@example.com"
+
+        @classmethod
+        def get_email_field_name(cls):
+            return "contact"
+
+    settings.DISTINCT = {**NO_SEND, "USER_PHONE_FIELD": None}
+    identity = identity_for_user(Person())
+    assert (identity.id, identity.email, identity.phone) == (5, "ann@example.com", None)
