@@ -109,6 +109,7 @@ def site(request, tmp_path, distinct_server):
     if request.param == "mysql":
         if not MYSQL_URL:
             pytest.skip("needs MariaDB or MySQL: set DISTINCT_TEST_MYSQL_URL")
+        pytest.importorskip("MySQLdb", reason="needs the mysqlclient driver")
         databases = _mysql_database()
     elif not HAVE_POSTGRES:
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
