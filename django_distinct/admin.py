@@ -463,8 +463,15 @@ class EraseAtDistinctMixin:
     Needs the ``django_distinct.add_erasurerequest`` permission.
     """
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)  # type: ignore[misc]
+    def get_actions(
+        self, request: HttpRequest, action_location: Any = None
+    ) -> dict[str, Any]:
+        # Django 6.1 added action_location; 5.2 and 6.0 do not take it.
+        parent = super()
+        if action_location is None:
+            actions = parent.get_actions(request)  # type: ignore[misc]
+        else:
+            actions = parent.get_actions(request, action_location)  # type: ignore[misc]
         if request.user.has_perm(REQUEST_PERMISSION):
             action = self.get_action("erase_at_distinct")  # type: ignore[attr-defined]
             actions["erase_at_distinct"] = action
