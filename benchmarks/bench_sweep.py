@@ -3,7 +3,8 @@ Sweep throughput and connections: N pending requests against the double on
 loopback, every answer delayed by a fixed latency.  The floor is
 N x latency / K seconds.  Target: with K = 16, wall time at most 1.5 x the
 floor; K = 1 and the speed-up over it are reported beside it.  The double
-also counts the TCP connections it accepted: at most K.
+also counts the TCP connections it accepted: at most K.  The double runs in
+a process of its own, as Distinct runs on machines of its own.
 
     python benchmarks/bench_sweep.py [--requests N] [--latency S] [--k 1 4 16]
 """
@@ -28,22 +29,19 @@ def measure(
 
         from django_distinct import services
         from django_distinct.models import ErasureRequest
-        from django_distinct.testing import FakeDistinct, FakeDistinctServer
 
         for k in ks:
             ErasureRequest.objects.all().delete()
             harness.seed_pending(requests)
-            fake = FakeDistinct()
-            if latency:
-                fake.inject("slow", times=None, delay=latency)
-            with FakeDistinctServer(fake) as server:
-                settings.DISTINCT = {**settings.DISTINCT, **server.distinct_settings()}
+            with harness.RemoteDouble(latency) as double:
+                settings.DISTINCT = {**settings.DISTINCT, **double.settings()}
+                before = double.connections()
                 started = time.perf_counter()
                 report = services.sweep(concurrency=k)
                 took = time.perf_counter() - started
-                connections = server.connections_opened
+                connections = double.connections() - before
+                duplicates = double.duplicates()
             floor = requests * latency / k
-            duplicates = sum(1 for n in fake.count_by_id().values() if n > 1)
             results.append(
                 {
                     "benchmark": "sweep",

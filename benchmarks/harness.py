@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +67,72 @@ def setup_django(url: str, **distinct: object) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+class RemoteDouble:
+    """The Distinct double in a process of its own, driven over its control API.
+
+    Distinct does not share the site's processor, so a benchmark of the
+    site's side serves the double from another process: its answers then
+    cost the sweep nothing but the wait.
+    """
+
+    API_KEY = "bench-api-key"
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> RemoteDouble:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "django", "distinct_fake_server", "--port", "0"]
+            + ["--api-key", self.API_KEY],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening on " not in line:
+            self.process.kill()
+            raise RuntimeError(f"the double did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1].strip()
+        if self.latency:
+            self.control("POST", "faults", kind="slow", times=None, delay=self.latency)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def control(self, method: str, name: str, **body: object) -> Any:
+        import requests
+
+        response = requests.request(
+            method, f"{self.url}/_fake/{name}", json=body or None, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def settings(self) -> dict[str, object]:
+        return {"BASE_URL": self.url, "API_KEY": self.API_KEY}
+
+    def connections(self) -> int:
+        """Return the TCP connections accepted, not counting this question's."""
+        return int(self.control("GET", "stats")["connections_opened"]) - 1
+
+    def duplicates(self) -> int:
+        """Count the ids the double was asked to erase more than once."""
+        ids = Counter(
+            (entry.get("json") or {}).get("id")
+            for entry in self.control("GET", "requests")
+        )
+        return sum(1 for count in ids.values() if count > 1)
 
 
 def machine() -> str:

@@ -106,6 +106,67 @@ def record(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry to append with ``record_many``."""
+
+    request: ErasureRequest
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+    at: datetime
+
+
+def record_many(entries: list[Entry], *, using: str | None = None) -> None:
+    """Append entries to the logs of many requests, at most one each.
+
+    Two queries whatever the number: the last entry of every chain, then
+    one insert.  Call it inside a transaction; when another writer appends
+    to one of these chains meanwhile, the unique (request, seq) constraint
+    fails the insert and the caller tries the transaction again.
+    """
+    if not entries:
+        return
+    using = using or DEFAULT_DB_ALIAS
+    pks = [entry.request.pk for entry in entries]
+    if len(set(pks)) != len(pks):
+        raise ValueError("record_many() takes at most one entry per request")
+    last: dict[int, tuple[int, str]] = {}
+    tails = (
+        ErasureEvent.objects.using(using)
+        .filter(request_id__in=pks)
+        .order_by("request_id", "seq")
+        .values_list("request_id", "seq", "hash")
+    )
+    for request_id, seq, hash_ in tails:
+        last[request_id] = (seq, hash_)
+    events = []
+    for entry in entries:
+        seq, prev_hash = last.get(entry.request.pk, (0, ""))
+        actor = entry.actor[:150]
+        events.append(
+            ErasureEvent(
+                request_id=entry.request.pk,
+                seq=seq + 1,
+                at=entry.at,
+                kind=entry.kind,
+                actor=actor,
+                detail=entry.detail,
+                prev_hash=prev_hash,
+                hash=entry_hash(
+                    str(entry.request.uuid),
+                    seq + 1,
+                    entry.at,
+                    entry.kind,
+                    actor,
+                    entry.detail,
+                    prev_hash,
+                ),
+            )
+        )
+    ErasureEvent.objects.using(using).bulk_create(events)
+
+
 def record_first(
     entries: list[tuple[ErasureRequest, dict[str, Any]]],
     *,

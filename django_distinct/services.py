@@ -16,12 +16,14 @@ again: Distinct's endpoint is idempotent, so a repeat is harmless.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -385,20 +387,44 @@ class SendResult:
         return self.request.status
 
 
+@dataclass(eq=False)
+class _Job:
+    """One claimed request on its way through a send."""
+
+    request: ErasureRequest
+    token: uuid.UUID
+    normalized: Normalized
+    attempt: ErasureAttempt | None = None
+    classification: Classification | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    owned: bool = False
+
+    @property
+    def sendable(self) -> bool:
+        return self.normalized.sendable
+
+
 def claim(
     pk: int, *, using: str | None = None, only_due: bool = True
 ) -> uuid.UUID | None:
-    """Take request ``pk`` for sending; return the claim token, or ``None``.
+    """Take request ``pk`` for sending; return the claim token, or ``None``."""
+    jobs = _claim([pk], using=using or DEFAULT_DB_ALIAS, only_due=only_due)
+    return jobs[0].token if jobs else None
 
-    The conditional UPDATE succeeds for at most one caller, on every
-    database, so the row count alone says who owns the request.
+
+def _claim(pks: list[int], *, using: str, only_due: bool = True) -> list[_Job]:
+    """Take those of ``pks`` that are free for sending, with one shared token.
+
+    The conditional UPDATE succeeds for at most one caller per row, on every
+    database, so the rows carrying our token afterwards are ours alone.
+    Return them in the order of their ids.
     """
     now = timezone.now()
     token = uuid.uuid4()
-    rows = ErasureRequest.objects.using(using or DEFAULT_DB_ALIAS).filter(
+    rows = ErasureRequest.objects.using(using).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lte=now),
         Q(hold_set_at__isnull=True) | Q(hold_until__lte=now),
-        pk=pk,
+        pk__in=pks,
         status=Status.PENDING,
     )
     if only_due:
@@ -412,14 +438,37 @@ def claim(
         except OperationalError:
             # A deadlock or lock wait with another worker (InnoDB reports
             # them here): nothing was claimed, so trying again is safe, and
-            # giving up only leaves the request for the next sweep.
+            # giving up only leaves the requests for the next sweep.
             if attempt == CLAIM_TRIES - 1:
-                logger.warning("Erasure #%s: could not claim it; left for later", pk)
-                return None
+                logger.warning(
+                    "Could not claim %s erasure(s) from #%s; left for later",
+                    len(pks),
+                    pks[0],
+                )
+                return []
             time.sleep(random.uniform(0.01, 0.05))
             continue
-        return token if updated else None
-    return None
+        if not updated:
+            return []
+        claimed = ErasureRequest.objects.using(using).filter(claim_token=token)
+        return [
+            _Job(
+                request,
+                token,
+                normalize(Identity(request.user_id, request.email, request.phone)),
+            )
+            for request in claimed.order_by("pk")
+        ]
+    return []
+
+
+def _release(jobs: list[_Job], using: str) -> None:
+    """Give back claimed requests that were never sent."""
+    for token in {job.token for job in jobs}:
+        ErasureRequest.objects.using(using).filter(
+            pk__in=[job.request.pk for job in jobs if job.token == token],
+            claim_token=token,
+        ).update(claim_token=None, claimed_until=None)
 
 
 def send(
@@ -437,75 +486,73 @@ def send(
     """
     using = using or DEFAULT_DB_ALIAS
     with database_guard(using):
-        token = claim(pk, using=using, only_due=only_due)
-        if token is None:
+        jobs = _claim([pk], using=using, only_due=only_due)
+        if not jobs:
             return None
-        request = ErasureRequest.objects.using(using).get(pk=pk)
-
-    normalized = normalize(Identity(request.user_id, request.email, request.phone))
-    if not normalized.sendable:
-        with database_guard(using):
-            return _fail_unsendable(request, normalized, token, using)
-
-    payload = normalized.payload()
-    attempt = ErasureAttempt(
-        request=request,
-        started_at=timezone.now(),
-        duration_ms=0,
-        outcome=Outcome.UNKNOWN,
-        in_doubt=True,
-        trigger=trigger,
-        actor=actor[:150],
-    )
-    blocked = conf.sending_blocked()
-    if blocked:
-        # Distinct would answer 401 without a key, and plain HTTP would expose
-        # the identifiers on the way: better not to send at all.
-        classification = Classification(Outcome.CONFIG_ERROR, blocked, sent=False)
-        elapsed = 0.0
-    else:
-        # Written before the call, so that a process dying before the outcome
-        # is recorded still leaves a trace of the send whose answer was lost.
-        with database_guard(using):
-            attempt.save(using=using)
-        classification, elapsed, digest = _post(payload, str(request.uuid))
-        attempt.response_digest = digest
-    classification = replace(
-        classification, message=clean_message(classification.message, payload)
-    )
-
-    attempt.duration_ms = int(elapsed * 1000)
-    attempt.outcome = classification.outcome
-    attempt.http_status = classification.http_status
-    attempt.message = classification.message
-    attempt.in_doubt = classification.in_doubt
-    changes = _changes_for(request, classification)
+        _start(jobs, trigger=trigger, actor=actor, using=using)
+    (job,) = jobs
+    if job.sendable and job.classification is None:
+        _transmit(job)
     with database_guard(using):
-        owned = _record(request, attempt, changes, token, using)
-    if not owned:
-        # Our lease ran out mid-send and another worker took the request; it
-        # will record its own outcome.  The attempt above is still history.
-        logger.warning(
-            "Erasure #%s: claim expired while sending; outcome %s kept only "
-            "in the attempt history",
-            pk,
-            classification.outcome,
-        )
-    for name, value in changes.items():
-        setattr(request, name, value)
-    request.claim_token = request.claimed_until = None
-
-    _log_outcome(request, classification)
-    result = SendResult(
-        request,
-        classification.outcome,
-        classification.message,
-        classification.http_status,
-        sent=classification.sent,
-    )
-    if owned:
+        (result,) = _finish(jobs, using)
+    if job.owned:
         _announce(result)
     return result
+
+
+def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> None:
+    """Get claimed requests ready to go out, and note each send beforehand.
+
+    The attempt is written before the call, so that a process dying before
+    the outcome is recorded still leaves a trace of the send whose answer
+    was lost.  Requests that cannot or must not be sent get their
+    classification here, and no attempt goes out for them.
+    """
+    blocked = conf.sending_blocked()
+    started_at = timezone.now()
+    going = []
+    for job in jobs:
+        if not job.sendable:
+            continue
+        job.attempt = ErasureAttempt(
+            request=job.request,
+            started_at=started_at,
+            duration_ms=0,
+            outcome=Outcome.UNKNOWN,
+            in_doubt=True,
+            trigger=trigger,
+            actor=actor[:150],
+        )
+        if blocked:
+            # Distinct would answer 401 without a key, and plain HTTP would
+            # expose the identifiers on the way: better not to send at all.
+            job.classification = Classification(
+                Outcome.CONFIG_ERROR, blocked, sent=False
+            )
+        else:
+            going.append(job.attempt)
+    if not going:
+        return
+    if connections[using].features.can_return_rows_from_bulk_insert:
+        ErasureAttempt.objects.using(using).bulk_create(going)
+    else:
+        for attempt in going:
+            attempt.save(using=using)
+
+
+def _transmit(job: _Job) -> None:
+    """Send one started job and keep what came back on it.
+
+    Nothing here touches the database, so any number of threads may run it.
+    """
+    assert job.attempt is not None
+    payload = job.normalized.payload()
+    classification, elapsed, digest = _post(payload, str(job.request.uuid))
+    job.attempt.response_digest = digest
+    job.attempt.duration_ms = int(elapsed * 1000)
+    job.classification = replace(
+        classification, message=clean_message(classification.message, payload)
+    )
 
 
 def _announce(result: SendResult) -> None:
@@ -519,68 +566,186 @@ def _announce(result: SendResult) -> None:
         signal.send(sender=ErasureRequest, request=result.request, result=result)
 
 
-# Seconds to wait before trying again to record an outcome; a locked SQLite
+# Seconds to wait before trying again to record outcomes; a locked SQLite
 # database or a failover is usually over within them.
 RECORD_RETRY_DELAYS = (0.25, 1.0, 3.0)
 
 
-def _record(
-    request: ErasureRequest,
-    attempt: ErasureAttempt,
-    changes: dict[str, Any],
-    token: uuid.UUID,
-    using: str,
-) -> bool:
-    """Save the attempt, its evidence and the request's new state.
+def _finish(jobs: list[_Job], using: str) -> list[SendResult]:
+    """Record the outcomes of ``jobs`` together and return them.
 
-    Return whether we still owned the request.  The answer is already in
-    hand and cannot be asked for again without a second send, so a database
-    error here is retried before giving up.
+    The answers are already in hand and cannot be asked for again without a
+    second send, so a database error here is retried before giving up.
     """
-    pk = request.pk
-    detail = {
-        "trigger": attempt.trigger,
-        "outcome": attempt.outcome,
-        "http_status": attempt.http_status,
-        "message": attempt.message,
-        "in_doubt": attempt.in_doubt,
-        "duration_ms": attempt.duration_ms,
-        "response_sha256": attempt.response_digest,
-        "status": changes.get("status", request.status),
-        "identifiers_removed": "scrubbed_at" in changes,
-    }
+    now = timezone.now()
+    for job in jobs:
+        if job.sendable:
+            assert job.classification is not None and job.attempt is not None
+            job.attempt.outcome = job.classification.outcome
+            job.attempt.http_status = job.classification.http_status
+            job.attempt.message = job.classification.message
+            job.attempt.in_doubt = job.classification.in_doubt
+            job.changes = _changes_for(job.request, job.classification, now)
+        else:
+            job.changes = _unsendable_changes(job, now)
+
     for delay in (*RECORD_RETRY_DELAYS, None):
         try:
             with transaction.atomic(using=using):
-                # The request row first: taking its write lock before the
-                # inserts that reference it (which take a shared lock on it
-                # in InnoDB) keeps a concurrent claim from deadlocking us.
-                owned = bool(
-                    ErasureRequest.objects.using(using)
-                    .filter(pk=pk, claim_token=token)
-                    .update(claim_token=None, claimed_until=None, **changes)
-                )
-                attempt.save(using=using)
-                evidence.record(
-                    request,
-                    "attempt",
-                    actor=attempt.actor,
-                    detail=detail,
-                    using=using,
-                    at=attempt.started_at,
-                )
-                return owned
+                _write_outcomes(jobs, using)
+            break
         except DatabaseError:
             if delay is None:
                 raise
             logger.warning(
-                "Erasure #%s: could not record the outcome; trying again in %s s",
-                pk,
+                "Could not record the outcome of %s erasure(s) from #%s; "
+                "trying again in %s s",
+                len(jobs),
+                jobs[0].request.pk,
                 delay,
                 exc_info=True,
             )
             time.sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises
+
+    results = []
+    for job in jobs:
+        request = job.request
+        if not job.owned:
+            # Our lease ran out mid-send and another worker took the request;
+            # it will record its own outcome.  The attempt is still history.
+            logger.warning(
+                "Erasure #%s: claim expired while sending; outcome %s kept "
+                "only in the attempt history",
+                request.pk,
+                job.classification.outcome if job.classification else "none",
+            )
+        for name, value in job.changes.items():
+            setattr(request, name, value)
+        request.claim_token = request.claimed_until = None
+        if job.classification is None:
+            logger.warning(
+                "Erasure #%s cannot be sent: %s", request.pk, request.failure_reason
+            )
+            results.append(
+                SendResult(
+                    request, Outcome.REJECTED, request.failure_reason, sent=False
+                )
+            )
+            continue
+        _log_outcome(request, job.classification)
+        results.append(
+            SendResult(
+                request,
+                job.classification.outcome,
+                job.classification.message,
+                job.classification.http_status,
+                sent=job.classification.sent,
+            )
+        )
+    return results
+
+
+# What an attempt learns from Distinct's answer.
+_ATTEMPT_OUTCOME_FIELDS = (
+    "outcome",
+    "http_status",
+    "message",
+    "in_doubt",
+    "duration_ms",
+    "response_digest",
+)
+
+
+def _update_each(objs: list[Any], names: tuple[str, ...], using: str) -> None:
+    """Save fields ``names`` of each of ``objs``, one statement run many times.
+
+    ``bulk_update()`` builds a CASE expression per field and row, which
+    costs more in Python than the database spends on the rows; the
+    database's executemany sends the same UPDATE with each row's values.
+    """
+    model = type(objs[0])
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(model._meta.db_table),
+        ", ".join(f"{quote(field.column)} = %s" for field in fields),
+        quote(model._meta.pk.column),
+    )
+    rows = [
+        [
+            *(
+                field.get_db_prep_save(getattr(obj, field.attname), connection)
+                for field in fields
+            ),
+            obj.pk,
+        ]
+        for obj in objs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _write_outcomes(jobs: list[_Job], using: str) -> None:
+    """Save the attempts, their evidence and the requests' new states.
+
+    Runs in one transaction.  The request rows come first: taking their
+    write locks before the inserts that reference them (which take shared
+    locks on them in InnoDB) keeps a concurrent claim from deadlocking us.
+    """
+    requests = ErasureRequest.objects.using(using)
+    holders = dict(
+        requests.select_for_update()
+        .filter(
+            pk__in=[job.request.pk for job in jobs],
+            claim_token__in={job.token for job in jobs},
+        )
+        .values_list("pk", "claim_token")
+    )
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for job in jobs:
+        job.owned = holders.get(job.request.pk) == job.token
+        if job.owned:
+            key = tuple(sorted(job.changes.items()))
+            groups.setdefault(key, []).append(job.request.pk)
+    # Requests that came to the same outcome change the same way: one
+    # UPDATE each for the group, not one per request.
+    for key, pks in groups.items():
+        requests.filter(pk__in=pks).update(
+            claim_token=None, claimed_until=None, **dict(key)
+        )
+
+    attempts = [job.attempt for job in jobs if job.attempt is not None]
+    sent = [attempt for attempt in attempts if attempt.pk is not None]
+    if sent:
+        _update_each(sent, _ATTEMPT_OUTCOME_FIELDS, using)
+    new = [attempt for attempt in attempts if attempt.pk is None]
+    if new:
+        ErasureAttempt.objects.using(using).bulk_create(new)
+    entries = []
+    for job in jobs:
+        if job.attempt is None:
+            continue
+        attempt = job.attempt
+        detail = {
+            "trigger": attempt.trigger,
+            "outcome": attempt.outcome,
+            "http_status": attempt.http_status,
+            "message": attempt.message,
+            "in_doubt": attempt.in_doubt,
+            "duration_ms": attempt.duration_ms,
+            "response_sha256": attempt.response_digest,
+            "status": job.changes.get("status", job.request.status)
+            if job.owned
+            else job.request.status,
+            "identifiers_removed": job.owned and "scrubbed_at" in job.changes,
+        }
+        entries.append(
+            evidence.Entry(
+                job.request, "attempt", attempt.actor, detail, attempt.started_at
+            )
+        )
+    evidence.record_many(entries, using=using)
 
 
 def _post(
@@ -621,9 +786,10 @@ def _post(
     return classification, raw.elapsed, evidence.receipt_digest(raw.body)
 
 
-def _changes_for(request: ErasureRequest, result: Classification) -> dict[str, Any]:
-    """Return the fields of ``request`` that ``result`` changes."""
-    now = timezone.now()
+def _changes_for(
+    request: ErasureRequest, result: Classification, now: datetime
+) -> dict[str, Any]:
+    """Return the fields of ``request`` that ``result`` changes at ``now``."""
     changes: dict[str, Any] = {
         "last_http_status": result.http_status,
         "last_message": _truncate(result.message),
@@ -684,25 +850,14 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def _fail_unsendable(
-    request: ErasureRequest, normalized: Normalized, token: uuid.UUID, using: str
-) -> SendResult:
-    now = timezone.now()
-    problems = request.identifier_problems or "; ".join(normalized.problems)
-    reason = _truncate(f"nothing valid to send: {problems}")
-    changes = {
+def _unsendable_changes(job: _Job, now: datetime) -> dict[str, Any]:
+    problems = job.request.identifier_problems or "; ".join(job.normalized.problems)
+    return {
         "status": Status.FAILED,
-        "failure_reason": reason,
+        "failure_reason": _truncate(f"nothing valid to send: {problems}"),
         "completed_at": now,
         "updated_at": now,
     }
-    ErasureRequest.objects.using(using).filter(pk=request.pk, claim_token=token).update(
-        claim_token=None, claimed_until=None, **changes
-    )
-    for name, value in changes.items():
-        setattr(request, name, value)
-    logger.warning("Erasure #%s cannot be sent: %s", request.pk, reason)
-    return SendResult(request, Outcome.REJECTED, reason, None, sent=False)
 
 
 def _log_outcome(request: ErasureRequest, result: Classification) -> None:
@@ -815,86 +970,180 @@ def sweep(
 ) -> SweepReport:
     """Send every due request, at most ``limit``, ``concurrency`` at a time.
 
-    Due requests are read in batches, so memory does not grow with how many
-    wait.  Stop at the first refusal of the configuration (401, 403,
-    permission scope): every other request would be refused the same way.
-    Setting ``stop`` ends the sweep after the requests in flight.
+    Due requests are read and claimed a few at a time, so memory does not
+    grow with how many wait.  Stop at the first refusal of the
+    configuration (401, 403, permission scope): every other request would
+    be refused the same way.  Setting ``stop`` ends the sweep after the
+    requests in flight.
     """
-    report = SweepReport()
-    lock = threading.Lock()
-    halt = stop or threading.Event()
-    paused = threading.Event()
+    return _Sweep(
+        using=using or DEFAULT_DB_ALIAS,
+        width=max(1, concurrency),
+        limit=limit,
+        stop=stop or threading.Event(),
+        on_result=on_result,
+    ).run()
 
-    def process(pk: int) -> None:
+
+class _Sweep:
+    """One sweep: this thread reads the database, K threads talk HTTP.
+
+    Sending threads only make HTTP calls; every query is made here, and
+    several at once: a claim takes a handful of requests with one UPDATE,
+    and the outcomes that came back meanwhile are recorded in one
+    transaction.  At most ``width`` requests are in flight, and at most as
+    many again are claimed and waiting to go; an interrupted sweep gives
+    those back.
+    """
+
+    def __init__(
+        self,
+        *,
+        using: str,
+        width: int,
+        limit: int | None,
+        stop: threading.Event,
+        on_result: Callable[[SendResult], None] | None,
+    ) -> None:
+        self.using = using
+        self.width = width
+        self.limit = limit
+        self.stop = stop
+        self.on_result = on_result
+        self.report = SweepReport()
+        self.taken = 0  # requests claimed, or found claimed by another worker
+        self.waiting: deque[_Job] = deque()  # claimed, not yet sent
+        self.in_flight = 0
+        self.outbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self.due = _due_pks(using, self.halted)
+
+    def halted(self) -> bool:
+        return self.stop.is_set() or bool(self.report.paused)
+
+    def run(self) -> SweepReport:
+        senders = [
+            threading.Thread(
+                target=self._sender, name=f"distinct-sweep-{n}", daemon=True
+            )
+            for n in range(self.width)
+        ]
+        for sender in senders:
+            sender.start()
         try:
-            result = send(pk, trigger=Trigger.SWEEP, using=using)
-        except Exception:
-            # One row must not hold up the rest; its claim lapses and a
-            # later sweep tries it again.
-            logger.exception("Erasure #%s could not be processed", pk)
-            with lock:
-                report.errors += 1
-            return
-        with lock:
-            if result is None:
-                report.skipped += 1
-                return
-            report.add(result)
-            if on_result is not None:
-                on_result(result)
-            if report.paused:
-                paused.set()
-
-    def taken() -> int:
-        with lock:
-            return report.processed + report.errors + report.skipped
-
-    pks = _due_pks(using, halt, paused)
-    if concurrency <= 1:
-        for pk in pks:
-            if limit is not None and taken() >= limit:
-                break
-            process(pk)
-        return report
-
-    # A bounded queue: the reader never runs far ahead of the senders.
-    work: queue.Queue[int | None] = queue.Queue(maxsize=concurrency * 2)
-
-    def worker() -> None:
-        try:
-            while (pk := work.get()) is not None:
-                if not (paused.is_set() or halt.is_set()):
-                    process(pk)
+            while True:
+                if not self.halted():
+                    self._dispatch()
+                if not self.in_flight:
+                    break
+                done = [self.inbox.get()]
+                while len(done) < self.in_flight:
+                    try:
+                        done.append(self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                self.in_flight -= len(done)
+                self._record(done)
         finally:
-            connections.close_all()
+            if self.waiting:
+                with database_guard(self.using):
+                    _release(list(self.waiting), self.using)
+            for _ in senders:
+                self.outbox.put(None)
+            for sender in senders:
+                sender.join()
+        return self.report
 
-    threads = [
-        threading.Thread(target=worker, name=f"distinct-sweep-{n}", daemon=True)
-        for n in range(concurrency)
-    ]
-    for thread in threads:
-        thread.start()
-    queued = 0
-    try:
-        for pk in pks:
-            if limit is not None and queued >= limit:
-                break
-            work.put(pk)
-            queued += 1
-    finally:
-        for _ in threads:
-            work.put(None)
-        for thread in threads:
-            thread.join()
-    return report
+    def _sender(self) -> None:
+        while (job := self.outbox.get()) is not None:
+            try:
+                _transmit(job)
+            except Exception as exc:
+                # _post answers for the network; this is our own bug.  The
+                # request may have gone out: in doubt, and retried.
+                logger.exception("Erasure #%s could not be sent", job.request.pk)
+                job.classification = Classification(
+                    Outcome.RETRY,
+                    f"unexpected error ({type(exc).__name__})",
+                    None,
+                    in_doubt=True,
+                )
+            self.inbox.put(job)
+
+    def _dispatch(self) -> None:
+        """Claim more requests if few wait, and send as many as slots allow."""
+        with database_guard(self.using):
+            while len(self.waiting) < self.width and self._claim_more():
+                pass
+            room = self.width - self.in_flight
+            jobs = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
+            if not jobs:
+                return
+            try:
+                _start(jobs, trigger=Trigger.SWEEP, actor="", using=self.using)
+            except DatabaseError:
+                # Nothing went out; the claims lapse and a later sweep
+                # tries these again.
+                logger.exception("Could not start sending %s erasure(s)", len(jobs))
+                self.report.errors += len(jobs)
+                return
+        unsent = [job for job in jobs if not job.sendable]
+        refused = [job for job in jobs if job.classification is not None]
+        if refused:
+            # Sending is blocked by the settings: one attempt says so, and
+            # the sweep stops; the others go back unsent.
+            for job in refused[1:]:
+                job.attempt = job.classification = None
+            self.waiting.extendleft(reversed(refused[1:]))
+            unsent.append(refused[0])
+        for job in jobs:
+            if job.sendable and job.attempt is not None and job not in unsent:
+                self.outbox.put(job)
+                self.in_flight += 1
+        if unsent:
+            self._record(unsent)
+
+    def _claim_more(self) -> bool:
+        """Claim the next few due requests; return whether any were left."""
+        want = self.width
+        if self.limit is not None:
+            want = min(want, self.limit - self.taken)
+        pks = list(itertools.islice(self.due, want))
+        if not pks:
+            return False
+        jobs = _claim(pks, using=self.using)
+        self.taken += len(pks)
+        self.report.skipped += len(pks) - len(jobs)
+        self.waiting.extend(jobs)
+        return True
+
+    def _record(self, jobs: list[_Job]) -> None:
+        try:
+            with database_guard(self.using):
+                results = _finish(jobs, self.using)
+        except Exception:
+            # These outcomes are lost to the database, not to the log; the
+            # claims lapse and the requests are sent again (harmlessly:
+            # Distinct's endpoint is idempotent).
+            logger.exception(
+                "Could not record the outcome of %s erasure(s): %s",
+                len(jobs),
+                ", ".join(f"#{job.request.pk}" for job in jobs),
+            )
+            self.report.errors += len(jobs)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            self.report.add(result)
+            if self.on_result is not None:
+                self.on_result(result)
+            if job.owned:
+                _announce(result)
 
 
-def _due_pks(
-    using: str | None, halt: threading.Event, paused: threading.Event
-) -> Iterator[int]:
+def _due_pks(using: str, halted: Callable[[], bool]) -> Iterator[int]:
     """Yield due requests' ids in order, a batch at a time, until told to stop."""
     last_pk = 0
-    while not (halt.is_set() or paused.is_set()):
+    while not halted():
         with database_guard(using):
             batch = list(
                 due(using)
@@ -905,7 +1154,7 @@ def _due_pks(
         if not batch:
             return
         for pk in batch:
-            if halt.is_set() or paused.is_set():
+            if halted():
                 return
             last_pk = pk
             yield pk

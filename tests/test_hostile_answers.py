@@ -8,7 +8,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from django_distinct import services
-from django_distinct.models import ErasureAttempt, ErasureRequest, Status
+from django_distinct.models import ErasureRequest, Status
 from django_distinct.outcomes import Outcome, classify_response, retry_after_seconds
 from django_distinct.testing.factories import ErasureRequestFactory
 from tests.rawserver import OK, RawServer, response
@@ -174,19 +174,21 @@ def test_a_database_error_while_recording_is_retried(
     monkeypatch.setattr(services, "RECORD_RETRY_DELAYS", (0.01, 0.01, 0.01))
     distinct_fake.add_user(email="ann@example.com")
     request = ErasureRequestFactory(email="ann@example.com")
-    real_save = ErasureAttempt.save
+    real_write = services._write_outcomes
     failures = iter([True, True])  # fail the first two recordings
 
-    def flaky_save(self, *args, **kwargs):
-        if self.outcome != Outcome.UNKNOWN and next(failures, False):
-            raise OperationalError("database is locked")
-        return real_save(self, *args, **kwargs)
+    def flaky_write(jobs, using):
+        real_write(jobs, using)
+        if next(failures, False):
+            raise OperationalError("database is locked")  # rolls it all back
 
-    monkeypatch.setattr(ErasureAttempt, "save", flaky_save)
+    monkeypatch.setattr(services, "_write_outcomes", flaky_write)
     assert send(request).outcome == Outcome.SUCCEEDED
     request.refresh_from_db()
     assert request.status == Status.SUCCEEDED
     assert request.history.get().outcome == Outcome.SUCCEEDED
+    assert [event.kind for event in request.events.all()] == ["attempt"]
+    assert len(distinct_fake.requests) == 1
 
 
 def test_an_outcome_that_cannot_be_recorded_leaves_evidence(
@@ -195,14 +197,11 @@ def test_an_outcome_that_cannot_be_recorded_leaves_evidence(
     monkeypatch.setattr(services, "RECORD_RETRY_DELAYS", (0.01,))
     distinct_fake.add_user(email="ann@example.com")
     request = ErasureRequestFactory(email="ann@example.com")
-    real_save = ErasureAttempt.save
 
-    def broken_save(self, *args, **kwargs):
-        if self.outcome != Outcome.UNKNOWN:
-            raise OperationalError("disk I/O error")
-        return real_save(self, *args, **kwargs)
+    def broken_write(jobs, using):
+        raise OperationalError("disk I/O error")
 
-    monkeypatch.setattr(ErasureAttempt, "save", broken_save)
+    monkeypatch.setattr(services, "_write_outcomes", broken_write)
     with pytest.raises(OperationalError):
         send(request)
 
@@ -216,20 +215,36 @@ def test_an_outcome_that_cannot_be_recorded_leaves_evidence(
 def test_one_bad_row_does_not_stop_the_sweep(
     distinct_server, distinct_fake, monkeypatch
 ):
-    first, second = ErasureRequestFactory.create_batch(2)
-    real_send = services.send
+    first, second, third = ErasureRequestFactory.create_batch(3)
+    real_transmit, real_write = services._transmit, services._write_outcomes
 
-    def send_or_fail(pk, **kwargs):
-        if pk == first.pk:
+    def transmit_or_fail(job):
+        if job.request.pk == first.pk:
             raise RuntimeError("poison")
-        return real_send(pk, **kwargs)
+        real_transmit(job)
 
-    monkeypatch.setattr(services, "send", send_or_fail)
+    def write_or_fail(jobs, using):
+        if any(job.request.pk == second.pk for job in jobs):
+            raise RuntimeError("poison")
+        real_write(jobs, using)
+
+    monkeypatch.setattr(services, "_transmit", transmit_or_fail)
+    monkeypatch.setattr(services, "_write_outcomes", write_or_fail)
     report = services.sweep()
+
+    # A bug while sending: nothing is known of the send, so retry it.
+    assert report.retrying == 1
+    first.refresh_from_db()
+    assert first.status == Status.PENDING and first.attempts == 1
+    assert first.history.get().in_doubt
+    # A bug while recording: the row is left claimed and counted.
     assert report.errors == 1
-    assert report.sent == 1
     second.refresh_from_db()
-    assert second.status == Status.NOT_FOUND
+    assert second.status == Status.PENDING and second.claim_token is not None
+    # And the rest goes on.
+    third.refresh_from_db()
+    assert third.status == Status.NOT_FOUND
+    assert report.sent == 2
 
 
 def test_the_command_exits_non_zero_when_a_row_failed(
@@ -238,9 +253,11 @@ def test_the_command_exits_non_zero_when_a_row_failed(
     from django.core.management import CommandError, call_command
 
     ErasureRequestFactory()
-    monkeypatch.setattr(
-        services, "send", lambda pk, **kwargs: (_ for _ in ()).throw(RuntimeError)
-    )
+
+    def broken_write(jobs, using):
+        raise RuntimeError("poison")
+
+    monkeypatch.setattr(services, "_write_outcomes", broken_write)
     with pytest.raises(CommandError, match="1 request\\(s\\) could not be processed"):
         call_command("distinct_erase", stdout=open("/dev/null", "w"))
 

@@ -324,6 +324,18 @@ def test_control_lists_requests_with_the_key_redacted(server, john):
     assert KEY not in json.dumps(log)
 
 
+def test_control_stats_count_connections_and_requests(server, john):
+    with requests.Session() as session:  # one keep-alive connection
+        for _ in range(3):
+            delete(server.url, session=session)
+    delete(server.url)  # a connection of its own
+
+    stats = requests.get(server.url + "/_fake/stats", timeout=5).json()
+
+    # The third connection is the one asking.
+    assert stats == {"connections_opened": 3, "requests": 4}
+
+
 def test_control_reset(server, john):
     delete(server.url)
 

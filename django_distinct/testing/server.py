@@ -12,6 +12,8 @@ needs no key and is never recorded in ``fake.requests``:
   answers 201 with what was added.
 - ``GET /_fake/users``: every user, erased ones included.
 - ``GET /_fake/requests``: the request log, the API key header redacted.
+- ``GET /_fake/stats``: ``{"connections_opened": ..., "requests": ...}``,
+  the TCP connections accepted and the requests logged so far.
 - ``POST /_fake/faults``: ``{"kind": ..., "times": ..., "retry_after": ...,
   "delay": ..., "processed": ...}``, as ``FakeDistinct.inject`` takes them
   (no ``match``: a callable cannot cross the wire).
@@ -283,6 +285,12 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, [user.as_dict() for user in fake.users]
         if route == ("GET", "/_fake/requests"):
             return 200, [request.as_dict() for request in fake.requests]
+        if route == ("GET", "/_fake/stats"):
+            stats = {
+                "connections_opened": self.server.connections_opened,
+                "requests": len(fake.requests),
+            }
+            return 200, stats
         if route == ("POST", "/_fake/reset"):
             fake.reset()
             return 200, {"reset": True}
