@@ -7,7 +7,10 @@ task once the transaction commits; a transient failure is retried by
 Celery at the app's own backoff, and ``django_distinct.sweep`` is the task
 to schedule with Celery beat.  With ``"django"``, Django's own tasks
 framework (``django.tasks``, Django 6.0 and later) carries the same two
-tasks, and its configured backend runs them.
+tasks, and its configured backend runs them.  It retries nothing: a send
+that fails for now stays pending, at its own backoff, for the next sweep.
+Under ``ImmediateBackend``, Django's default, the tasks run in the deleting
+process as the transaction commits.
 
 Celery finds these tasks with ``app.autodiscover_tasks()``.  This module
 imports without either framework installed; it then defines nothing.
