@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError
+from django.db.models import Model
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -352,11 +353,11 @@ def _check_user_mapping() -> list[checks.CheckMessage]:
     return messages
 
 
-def _has_attribute(model: type, name: str) -> bool:
+def _has_attribute(model: type[Model], name: str) -> bool:
     if name == "pk" or hasattr(model, name):
         return True
     try:
-        model._meta.get_field(name)  # type: ignore[attr-defined]
+        model._meta.get_field(name)
     except FieldDoesNotExist:
         return False
     return True
