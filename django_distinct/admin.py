@@ -10,10 +10,11 @@ with who did it.  Email and phone show masked unless the viewer has the
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -40,6 +41,18 @@ RESEND_PERMISSION = "django_distinct.resend_erasurerequest"
 VIEW_PII_PERMISSION = "django_distinct.view_pii_erasurerequest"
 REQUEST_PERMISSION = "django_distinct.add_erasurerequest"
 
+if TYPE_CHECKING:
+    # django-stubs makes the admin classes generic, Django does not: only
+    # the checker sees the parameters.  The user-admin mixin is always
+    # placed before a ModelAdmin, which is what it is checked as.
+    _InlineBase = admin.TabularInline[Any, ErasureRequest]
+    _RequestAdminBase = admin.ModelAdmin[ErasureRequest]
+    _UserAdminBase = admin.ModelAdmin[Any]
+else:
+    _InlineBase = admin.TabularInline
+    _RequestAdminBase = admin.ModelAdmin
+    _UserAdminBase = object
+
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500)
@@ -53,7 +66,7 @@ class HoldForm(ReasonForm):
     )
 
 
-class _HistoryInline(admin.TabularInline):
+class _HistoryInline(_InlineBase):
     """A part of the request's record: shown with it, never edited."""
 
     extra = 0
@@ -117,7 +130,7 @@ class DeadlineFilter(admin.SimpleListFilter):
 
 
 @admin.register(ErasureRequest)
-class ErasureRequestAdmin(admin.ModelAdmin):
+class ErasureRequestAdmin(_RequestAdminBase):
     list_display = (
         "id",
         "user_id",
@@ -142,7 +155,12 @@ class ErasureRequestAdmin(admin.ModelAdmin):
     actions = ["resend", "set_hold", "release_hold", "cancel"]
     list_per_page = 50
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    # The stubs type the result as a list of names or of groups of names;
+    # list being invariant, a list of names alone (which Django accepts)
+    # cannot be declared without this ignore.
+    def get_fields(  # type: ignore[override]
+        self, request: HttpRequest, obj: Any = None
+    ) -> list[str]:
         identifiers = (
             ["email", "phone"]
             if self.can_view_pii(request)
@@ -254,7 +272,7 @@ class ErasureRequestAdmin(admin.ModelAdmin):
             "queryset": queryset,
             "form": form,
             "action": action,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(
             request, "admin/django_distinct/reason_form.html", context
@@ -391,7 +409,9 @@ class ErasureRequestAdmin(admin.ModelAdmin):
 
 
 def report_to_user(
-    model_admin: admin.ModelAdmin, request: HttpRequest, report: services.SweepReport
+    model_admin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    report: services.SweepReport,
 ) -> None:
     """Tell the operator, in one or two messages, what a re-send came to."""
     if report.paused:
@@ -450,7 +470,7 @@ def report_to_user(
         model_admin.message_user(request, " ".join(str(p) for p in parts), level)
 
 
-class EraseAtDistinctMixin:
+class EraseAtDistinctMixin(_UserAdminBase):
     """Add "Erase at Distinct" to a user admin, without deleting anyone.
 
     For a person who asked Distinct to forget them but keeps their account
@@ -467,21 +487,20 @@ class EraseAtDistinctMixin:
         self, request: HttpRequest, action_location: Any = None
     ) -> dict[str, Any]:
         # Django 6.1 added action_location; 5.2 and 6.0 do not take it.
-        parent = super()
         if action_location is None:
-            actions = parent.get_actions(request)  # type: ignore[misc]
+            actions = super().get_actions(request)
         else:
-            actions = parent.get_actions(request, action_location)  # type: ignore[misc]
+            # The stubs checked against are Django 5.2's, without it.
+            actions = super().get_actions(request, action_location)  # type: ignore[call-arg]
         if request.user.has_perm(REQUEST_PERMISSION):
-            action = self.get_action("erase_at_distinct")  # type: ignore[attr-defined]
-            actions["erase_at_distinct"] = action
+            actions["erase_at_distinct"] = self.get_action("erase_at_distinct")
         return actions
 
     @admin.action(description=_("Erase at Distinct (keep the account here)"))
     def erase_at_distinct(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         if not request.user.has_perm(REQUEST_PERMISSION):
             # get_actions hides the action; this refuses a forged POST.
-            self.message_user(  # type: ignore[attr-defined]
+            self.message_user(
                 request, _("You may not request erasures."), messages.ERROR
             )
             return
@@ -506,4 +525,4 @@ class EraseAtDistinctMixin:
             if request_row.status == Status.FAILED:
                 report.unsendable += 1
                 report.failures.append((request_row.pk, request_row.failure_reason))
-        report_to_user(self, request, report)  # type: ignore[arg-type]
+        report_to_user(self, request, report)

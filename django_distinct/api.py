@@ -51,7 +51,7 @@ class IsDistinctOperator(permissions.BasePermission):
         return needed is not None and bool(user.has_perm(needed))
 
 
-class ErasureAttemptSerializer(serializers.ModelSerializer):
+class ErasureAttemptSerializer(serializers.ModelSerializer[ErasureAttempt]):
     class Meta:
         model = ErasureAttempt
         fields = [
@@ -66,7 +66,7 @@ class ErasureAttemptSerializer(serializers.ModelSerializer):
         ]
 
 
-class ErasureRequestSerializer(serializers.ModelSerializer):
+class ErasureRequestSerializer(serializers.ModelSerializer[ErasureRequest]):
     email = serializers.SerializerMethodField()
     phone = serializers.SerializerMethodField()
 
@@ -116,7 +116,7 @@ class ErasureRequestDetailSerializer(ErasureRequestSerializer):
         fields = [*ErasureRequestSerializer.Meta.fields, "history"]
 
 
-class ErasureCreateSerializer(serializers.Serializer):
+class ErasureCreateSerializer(serializers.Serializer[Any]):
     """An ad-hoc erasure, checked by Distinct's own rules before it is sent."""
 
     id = serializers.CharField(max_length=255)
@@ -150,7 +150,7 @@ class ErasureRequestViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[ErasureRequest],
 ):
     pagination_class = ErasureRequestPagination
 
@@ -278,7 +278,7 @@ class ErasureRequestViewSet(
         )
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=500)
 
 

@@ -3,7 +3,8 @@ System checks for the ``DISTINCT`` settings.
 
 A bad setting should stop ``manage.py check`` with a clear message, not
 surface as a crash at the first deletion.  Ids are stable: a retired one is
-never reused.
+never reused.  Messages are translated when the checks run, in the language
+active then.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError
+from django.db.models import Model
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from . import conf
 
@@ -58,10 +62,18 @@ def check_deadlines(
         if count:
             messages.append(
                 checks.Warning(
-                    f"{count} erasure request(s) on database '{alias}' are past "
-                    "their deadline.",
-                    hint="See the admin's deadline filter, or run "
-                    "manage.py distinct_erase.",
+                    ngettext(
+                        "%(count)d erasure request on database '%(alias)s' is "
+                        "past its deadline.",
+                        "%(count)d erasure requests on database '%(alias)s' are "
+                        "past their deadline.",
+                        count,
+                    )
+                    % {"count": count, "alias": alias},
+                    hint=_(
+                        "See the admin's deadline filter, or run "
+                        "manage.py distinct_erase."
+                    ),
                     id="django_distinct.W003",
                 )
             )
@@ -73,8 +85,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(raw, dict):
         return [
             checks.Error(
-                "DISTINCT must be a dict.",
-                hint="Set DISTINCT = {'API_KEY': ..., ...} in your settings.",
+                _("DISTINCT must be a dict."),
+                hint=_("Set DISTINCT = {'API_KEY': ..., ...} in your settings."),
                 id="django_distinct.E001",
             )
         ]
@@ -84,8 +96,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if unknown:
         messages.append(
             checks.Warning(
-                f"Unknown DISTINCT setting(s): {', '.join(unknown)}.",
-                hint=f"Known settings: {', '.join(sorted(conf.DEFAULTS))}.",
+                _("Unknown DISTINCT setting(s): %(names)s.")
+                % {"names": ", ".join(unknown)},
+                hint=_("Known settings: %(names)s.")
+                % {"names": ", ".join(sorted(conf.DEFAULTS))},
                 id="django_distinct.W002",
             )
         )
@@ -93,18 +107,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if conf.api_key() and key_problem:
         messages.append(
             checks.Error(
+                # conf's reason, which a refused send also records on its
+                # attempt: stored text stays in English, and so does this.
                 key_problem[0].upper() + key_problem[1:] + ".",
-                hint="Copy the key exactly as Distinct issued it.",
+                hint=_("Copy the key exactly as Distinct issued it."),
                 id="django_distinct.E012",
             )
         )
     if not conf.api_key():
         messages.append(
             checks.Warning(
-                "No Distinct API key is configured: nothing will be sent, and "
-                "erasure requests will stay pending until one is.",
-                hint=f"Set DISTINCT['API_KEY'] or the {conf.API_KEY_ENV} "
-                "environment variable.",
+                _(
+                    "No Distinct API key is configured: nothing will be sent, "
+                    "and erasure requests will stay pending until one is."
+                ),
+                hint=_(
+                    "Set DISTINCT['API_KEY'] or the %(variable)s environment variable."
+                )
+                % {"variable": conf.API_KEY_ENV},
                 id="django_distinct.W001",
             )
         )
@@ -123,14 +143,14 @@ def _check_task_backend() -> list[checks.CheckMessage]:
     if backend not in tasks.BACKENDS:
         return [
             checks.Error(
-                "DISTINCT['TASK_BACKEND'] must be None, 'celery' or 'django'.",
+                _("DISTINCT['TASK_BACKEND'] must be None, 'celery' or 'django'."),
                 id="django_distinct.E013",
             )
         ]
     if backend == "celery" and tasks.celery_send_erasure is None:
         return [
             checks.Error(
-                "DISTINCT['TASK_BACKEND'] is 'celery' but Celery is not installed.",
+                _("DISTINCT['TASK_BACKEND'] is 'celery' but Celery is not installed."),
                 hint="pip install 'django-distinct[celery]'",
                 id="django_distinct.E013",
             )
@@ -138,8 +158,10 @@ def _check_task_backend() -> list[checks.CheckMessage]:
     if backend == "django" and tasks.django_send_erasure is None:
         return [
             checks.Error(
-                "DISTINCT['TASK_BACKEND'] is 'django' but django.tasks needs "
-                "Django 6.0 or later.",
+                _(
+                    "DISTINCT['TASK_BACKEND'] is 'django' but django.tasks needs "
+                    "Django 6.0 or later."
+                ),
                 id="django_distinct.E013",
             )
         ]
@@ -152,26 +174,32 @@ def _check_base_url() -> list[checks.CheckMessage]:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         return [
             checks.Error(
-                "DISTINCT['BASE_URL'] must be an absolute http(s) URL.",
-                hint="The default is https://api.distinct.so.",
+                _("DISTINCT['BASE_URL'] must be an absolute http(s) URL."),
+                hint=_("The default is %(url)s.") % {"url": conf.DEFAULTS["BASE_URL"]},
                 id="django_distinct.E003",
             )
         ]
     if parts.path.rstrip("/").endswith(conf.DELETE_PATH):
         return [
             checks.Error(
-                "DISTINCT['BASE_URL'] includes the endpoint's path; the app "
-                f"adds {conf.DELETE_PATH} itself.",
-                hint="Give the site root only, e.g. https://api.distinct.so.",
+                _(
+                    "DISTINCT['BASE_URL'] includes the endpoint's path; the app "
+                    "adds %(path)s itself."
+                )
+                % {"path": conf.DELETE_PATH},
+                hint=_("Give the site root only, e.g. %(url)s.")
+                % {"url": conf.DEFAULTS["BASE_URL"]},
                 id="django_distinct.E011",
             )
         ]
     if conf.is_insecure_url(url):
         return [
             checks.Error(
-                "DISTINCT['BASE_URL'] is not HTTPS: emails, phone numbers and "
-                "the API key would cross the network in clear text.",
-                hint="Use https://, or a loopback address for a local double.",
+                _(
+                    "DISTINCT['BASE_URL'] is not HTTPS: emails, phone numbers "
+                    "and the API key would cross the network in clear text."
+                ),
+                hint=_("Use https://, or a loopback address for a local double."),
                 id="django_distinct.E004",
             )
         ]
@@ -190,9 +218,12 @@ def _check_timeout() -> list[checks.CheckMessage]:
         return []
     return [
         checks.Error(
-            "DISTINCT['TIMEOUT'] must be a positive number of seconds or a "
-            "(connect, read) pair of them.",
-            hint="The default is (3.05, 10.0).",
+            _(
+                "DISTINCT['TIMEOUT'] must be a positive number of seconds or a "
+                "(connect, read) pair of them."
+            ),
+            hint=_("The default is %(default)s.")
+            % {"default": conf.DEFAULTS["TIMEOUT"]},
             id="django_distinct.E005",
         )
     ]
@@ -207,9 +238,13 @@ def _check_numbers() -> list[checks.CheckMessage]:
         ):
             messages.append(
                 checks.Error(
-                    f"DISTINCT['{name}'] must be an integer from {smallest} to "
-                    f"{largest}.",
-                    hint=f"The default is {conf.DEFAULTS[name]}.",
+                    _(
+                        "DISTINCT['%(name)s'] must be an integer from "
+                        "%(smallest)s to %(largest)s."
+                    )
+                    % {"name": name, "smallest": smallest, "largest": largest},
+                    hint=_("The default is %(default)s.")
+                    % {"default": conf.DEFAULTS[name]},
                     id="django_distinct.E006",
                 )
             )
@@ -218,9 +253,13 @@ def _check_numbers() -> list[checks.CheckMessage]:
         if not (_is_number(value) and 0 < value <= largest):
             messages.append(
                 checks.Error(
-                    f"DISTINCT['{name}'] must be a number of seconds above 0 and "
-                    f"at most {largest}.",
-                    hint=f"The default is {conf.DEFAULTS[name]}.",
+                    _(
+                        "DISTINCT['%(name)s'] must be a number of seconds above "
+                        "0 and at most %(largest)s."
+                    )
+                    % {"name": name, "largest": largest},
+                    hint=_("The default is %(default)s.")
+                    % {"default": conf.DEFAULTS[name]},
                     id="django_distinct.E006",
                 )
             )
@@ -228,7 +267,7 @@ def _check_numbers() -> list[checks.CheckMessage]:
         if not isinstance(conf.get(name), bool):
             messages.append(
                 checks.Error(
-                    f"DISTINCT['{name}'] must be True or False.",
+                    _("DISTINCT['%(name)s'] must be True or False.") % {"name": name},
                     id="django_distinct.E007",
                 )
             )
@@ -238,17 +277,19 @@ def _check_numbers() -> list[checks.CheckMessage]:
     if conf.get("BACKOFF_MAX") < conf.get("BACKOFF_BASE"):
         messages.append(
             checks.Error(
-                "DISTINCT['BACKOFF_MAX'] is smaller than DISTINCT['BACKOFF_BASE'].",
+                _("DISTINCT['BACKOFF_MAX'] is smaller than DISTINCT['BACKOFF_BASE']."),
                 id="django_distinct.E006",
             )
         )
     if not _check_timeout() and conf.get("CLAIM_TIMEOUT") <= sum(conf.timeout()):
         messages.append(
             checks.Error(
-                "DISTINCT['CLAIM_TIMEOUT'] is not longer than one request can "
-                "take (connect + read timeout), so a second worker could send "
-                "a request that is still in flight.",
-                hint="Keep CLAIM_TIMEOUT well above the sum of TIMEOUT.",
+                _(
+                    "DISTINCT['CLAIM_TIMEOUT'] is not longer than one request can "
+                    "take (connect + read timeout), so a second worker could "
+                    "send a request that is still in flight."
+                ),
+                hint=_("Keep CLAIM_TIMEOUT well above the sum of TIMEOUT."),
                 id="django_distinct.E010",
             )
         )
@@ -263,14 +304,15 @@ def _check_user_mapping() -> list[checks.CheckMessage]:
         except ImportError as exc:
             return [
                 checks.Error(
-                    f"DISTINCT['USER_IDENTITY'] cannot be imported: {exc}",
+                    _("DISTINCT['USER_IDENTITY'] cannot be imported: %(error)s")
+                    % {"error": exc},
                     id="django_distinct.E008",
                 )
             ]
         if not callable(func):
             return [
                 checks.Error(
-                    "DISTINCT['USER_IDENTITY'] must be a callable taking a user.",
+                    _("DISTINCT['USER_IDENTITY'] must be a callable taking a user."),
                     id="django_distinct.E008",
                 )
             ]
@@ -287,8 +329,11 @@ def _check_user_mapping() -> list[checks.CheckMessage]:
         if not isinstance(path, str) or not path:
             messages.append(
                 checks.Error(
-                    f"DISTINCT['{name}'] must be an attribute path such as "
-                    "'email' or 'profile.phone'.",
+                    _(
+                        "DISTINCT['%(name)s'] must be an attribute path such as "
+                        "'email' or 'profile.phone'."
+                    )
+                    % {"name": name},
                     id="django_distinct.E009",
                 )
             )
@@ -297,19 +342,22 @@ def _check_user_mapping() -> list[checks.CheckMessage]:
         if not _has_attribute(user_model, first):
             messages.append(
                 checks.Error(
-                    f"DISTINCT['{name}'] names '{first}', which "
-                    f"{user_model._meta.label} does not have.",
+                    _(
+                        "DISTINCT['%(name)s'] names '%(first)s', which "
+                        "%(model)s does not have."
+                    )
+                    % {"name": name, "first": first, "model": user_model._meta.label},
                     id="django_distinct.E009",
                 )
             )
     return messages
 
 
-def _has_attribute(model: type, name: str) -> bool:
+def _has_attribute(model: type[Model], name: str) -> bool:
     if name == "pk" or hasattr(model, name):
         return True
     try:
-        model._meta.get_field(name)  # type: ignore[attr-defined]
+        model._meta.get_field(name)
     except FieldDoesNotExist:
         return False
     return True

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -86,14 +86,21 @@ class _Call:
 _current = threading.local()
 
 
-class _Tracked:
+if TYPE_CHECKING:
+    # What _Tracked is always mixed into, so that its super() is checked.
+    _ConnectionBase = HTTPConnection
+else:
+    _ConnectionBase = object
+
+
+class _Tracked(_ConnectionBase):
     """Tell the call in flight on this thread which connection it got."""
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         call = getattr(_current, "call", None)
         if call is not None:
-            call.attach(self)  # type: ignore[arg-type]
-        super().request(*args, **kwargs)  # type: ignore[misc]
+            call.attach(self)
+        super().request(*args, **kwargs)
 
 
 class _TrackedHTTPConnection(_Tracked, HTTPConnection):
@@ -294,6 +301,8 @@ def _connection_error(
 
 
 _local = threading.local()
+# What a cached client was built from: the key, the URL and the timeouts.
+_ClientConfig = tuple[str, str, tuple[float, float]]
 
 
 def get_client() -> DistinctClient:
@@ -303,7 +312,9 @@ def get_client() -> DistinctClient:
     ``override_settings`` in tests takes effect at once.
     """
     config = (conf.api_key(), conf.delete_url(), conf.timeout())
-    cached = getattr(_local, "client", None)
+    cached: tuple[_ClientConfig, DistinctClient] | None = getattr(
+        _local, "client", None
+    )
     if cached is not None and cached[0] == config:
         return cached[1]
     if cached is not None:

@@ -145,6 +145,11 @@ class ErasureRequest(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
+    # Not a column: set on the requests that services.request_erasure and
+    # request_erasures return, True when the person already had an open
+    # request and got that one back.  Other instances do not have it.
+    was_duplicate: bool
+
     class Meta:
         verbose_name = _("erasure request")
         verbose_name_plural = _("erasure requests")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -114,7 +115,7 @@ def describe_unexpected(data: dict[str, Any] | None, size: int) -> str:
 
 
 def classify_response(
-    status: int, body: bytes, headers: dict[str, str] | None = None
+    status: int, body: bytes, headers: Mapping[str, str] | None = None
 ) -> Classification:
     """Classify one HTTP answer from the delete-user endpoint."""
     headers = headers or {}

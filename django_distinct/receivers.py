@@ -20,6 +20,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Model
 from django.db.models.signals import post_delete, pre_delete
 
 from . import conf, services
@@ -57,7 +58,7 @@ def _current_run(origin: Any, using: str, *, start: bool) -> _Deletion | None:
     holder = getattr(origin, "__dict__", None)
     if holder is None:
         return None
-    run = holder.get(_RUN_ATTR)
+    run: _Deletion | None = holder.get(_RUN_ATTR)
     if run is not None and (run.using != using or not _pending(run)):
         # Left by a delete() whose transaction rolled back, or another
         # database's: start afresh rather than wait for users that are gone.
@@ -110,7 +111,7 @@ def record_erasure(
         )
 
 
-def user_models() -> list[type]:
+def user_models() -> list[type[Model]]:
     """Return the user model and its proxies: each sends its own signals."""
     user_model = get_user_model()
     return [

@@ -39,6 +39,7 @@ from django.db import (
     transaction,
 )
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -68,7 +69,7 @@ SWEEP_BATCH_SIZE = 200
 # However long Retry-After asks for, look again within a day.
 RETRY_AFTER_CAP = 24 * 60 * 60
 
-_OUTCOME_STATUS = {
+_OUTCOME_STATUS: dict[str, str] = {
     Outcome.SUCCEEDED: Status.SUCCEEDED,
     Outcome.NOT_FOUND: Status.NOT_FOUND,
     Outcome.REJECTED: Status.FAILED,
@@ -557,11 +558,12 @@ def _transmit(job: _Job) -> None:
 
 def _announce(result: SendResult) -> None:
     """Send the app's own signal for a request that reached an outcome."""
-    signal = {
+    signals: dict[str, Signal] = {
         Status.SUCCEEDED: app_signals.erasure_succeeded,
         Status.NOT_FOUND: app_signals.erasure_not_found,
         Status.FAILED: app_signals.erasure_failed,
-    }.get(result.status)
+    }
+    signal = signals.get(result.status)
     if signal is not None:
         signal.send(sender=ErasureRequest, request=result.request, result=result)
 
@@ -843,7 +845,7 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
     base = float(conf.get("BACKOFF_BASE"))
     ceiling = float(conf.get("BACKOFF_MAX"))
     # The exponent is capped so a large MAX_ATTEMPTS cannot overflow a float.
-    delay = min(ceiling, base * 2 ** min(attempts - 1, 64))
+    delay: float = min(ceiling, base * 2 ** min(attempts - 1, 64))
     delay = delay / 2 + random.uniform(0, delay / 2)
     if retry_after is not None:
         delay = max(delay, min(retry_after, RETRY_AFTER_CAP))

@@ -80,9 +80,7 @@ except ImportError:  # the celery extra is not installed
     celery_sweep: Any = None
 else:
 
-    @shared_task(  # type: ignore[misc]
-        bind=True, name="django_distinct.send_erasure", max_retries=None
-    )
+    @shared_task(bind=True, name="django_distinct.send_erasure", max_retries=None)
     def celery_send_erasure(self: Any, pk: int, using: str = DEFAULT_DB_ALIAS) -> None:
         wait = _send(pk, using)
         if wait is not None:
@@ -90,24 +88,26 @@ else:
             # A sweep may get there first, which the claim makes harmless.
             raise self.retry(countdown=wait)
 
-    @shared_task(name="django_distinct.sweep")  # type: ignore[misc]
+    @shared_task(name="django_distinct.sweep")
     def celery_sweep(using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
         return _sweep(using)
 
 
+# mypy checks this module against Django 5.2's stubs, which have no
+# django.tasks: the import and its decorator are untyped there.
 try:
-    from django.tasks import task as django_task  # type: ignore[import-not-found]
+    from django.tasks import task as django_task  # type: ignore[import-untyped]
 except ImportError:  # Django before 6.0
     django_send_erasure: Any = None
     django_sweep: Any = None
 else:
 
-    @django_task()  # type: ignore[misc]
+    @django_task()  # type: ignore[untyped-decorator]
     def django_send_erasure(pk: int, using: str = DEFAULT_DB_ALIAS) -> None:
         # Django's tasks have no retry of their own: a transient failure
         # leaves the request pending for the next sweep.
         _send(pk, using)
 
-    @django_task()  # type: ignore[misc]
+    @django_task()  # type: ignore[untyped-decorator]
     def django_sweep(using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
         return _sweep(using)

@@ -262,3 +262,23 @@ def test_progress_on_a_terminal_and_plain_output_when_piped(
     ErasureRequestFactory.create_batch(2)
     piped, _ = run()
     assert "\r" not in piped
+
+
+@pytest.mark.parametrize(
+    "name, start",
+    [
+        ("distinct_erase", "Send due erasure requests"),
+        ("distinct_fake_server", "Serve an in-memory double"),
+    ],
+)
+def test_help_is_translated_when_the_parser_is_built(monkeypatch, name, start):
+    from django.core.management import load_command_class
+
+    from django_distinct.management import base
+
+    command = load_command_class("django_distinct", name)
+    assert command.help.startswith(start)  # marked, not translated, on the class
+
+    monkeypatch.setattr(base, "gettext", lambda text: "[fr] " + text)
+    text = command.create_parser("manage.py", name).format_help()
+    assert "[fr] " + start in " ".join(text.split())

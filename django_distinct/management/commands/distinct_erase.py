@@ -16,20 +16,22 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from ... import conf, evidence, services
 from ...identifiers import Identity, mask_email, mask_phone, normalize
 from ...models import ErasureRequest, Source, Status, Trigger
 from ...outcomes import Outcome, refusal_text
+from ..base import TranslatedHelpCommand
 
 
-class Command(BaseCommand):
-    help = _(
+class Command(TranslatedHelpCommand):
+    help = gettext_noop(
         "Send due erasure requests to Distinct and print what came of them; "
         "with --user-id, erase the given identifiers now."
     )

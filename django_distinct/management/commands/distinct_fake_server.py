@@ -10,9 +10,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from django_distinct import conf
+from django_distinct.management.base import TranslatedHelpCommand
 from django_distinct.testing import FakeDistinct, FakeDistinctServer
 
 DEFAULT_API_KEY = "test-api-key"
@@ -29,8 +32,8 @@ def port_number(value: str) -> int:
     return port
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedHelpCommand):
+    help = gettext_noop(
         "Serve an in-memory double of Distinct's delete-user endpoint on a "
         "loopback address, for demos and tests. Prints "
         "'Distinct double listening on URL' once ready; stop it with "
@@ -44,26 +47,27 @@ class Command(BaseCommand):
         parser.add_argument(
             "--host",
             default="127.0.0.1",
-            help="Loopback address to listen on (default: 127.0.0.1).",
+            help=_("Loopback address to listen on (default: %(default)s)."),
         )
         parser.add_argument(
             "--port",
             type=port_number,
             default=8765,
-            help="Port to listen on; 0 picks a free one (default: 8765).",
+            help=_("Port to listen on; 0 picks a free one (default: %(default)s)."),
         )
         parser.add_argument(
             "--api-key",
-            help=(
+            help=_(
                 "The key the double accepts (default: the DISTINCT API_KEY "
-                f"setting, else {DEFAULT_API_KEY!r})."
-            ),
+                "setting, else %(key)s)."
+            )
+            % {"key": repr(DEFAULT_API_KEY)},
         )
         parser.add_argument(
             "--seed",
             type=Path,
             metavar="FILE.json",
-            help="JSON file holding a list of users to load at start.",
+            help=_("JSON file holding a list of users to load at start."),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
