@@ -23,7 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import __version__, conf
+from . import __version__, bulk, conf
 from .models import ErasureEvent, ErasureRequest
 
 RECEIPT_VERSION = 1
@@ -189,9 +189,7 @@ def record_first(
         )
         for request, detail in entries
     ]
-    ErasureEvent.objects.using(using or DEFAULT_DB_ALIAS).bulk_create(
-        events, batch_size=500
-    )
+    bulk.insert(events, using or DEFAULT_DB_ALIAS, returning=False)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import conf, deadlines, evidence
+from . import bulk, conf, deadlines, evidence
 from . import signals as app_signals
 from .client import get_client
 from .exceptions import DistinctConfigurationError, DistinctTransportError
@@ -147,10 +147,6 @@ def request_erasure(
     return request
 
 
-# Rows per INSERT when many users are deleted at once.
-BULK_BATCH_SIZE = 500
-
-
 def request_erasures(
     identities: list[Identity],
     *,
@@ -180,6 +176,12 @@ def request_erasures(
             open_requests[row.person_hash] = row
 
     delay = conf.get("SEND_DELAY")
+    # One instant for the whole batch: the rows were received together, and
+    # columns that share a value are prepared once (see bulk.insert).
+    now = timezone.now()
+    received = received_at or now
+    due = deadlines.due_at(received)
+    next_attempt = now + timedelta(seconds=delay) if delay else now
     results: list[ErasureRequest] = []
     new: list[tuple[ErasureRequest, Normalized]] = []
     for item, key in zip(normalized, keys, strict=True):
@@ -198,12 +200,13 @@ def request_erasures(
             existing.was_duplicate = True
             results.append(existing)
             continue
-        request = _new_request(item, source, received_at)
+        request = _new_request(item, source, now)
         request.person_hash = key
         request.derive_from_identifiers()
-        request.due_at = deadlines.due_at(request.received_at)
-        if delay:
-            request.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        request.received_at = received
+        request.due_at = due
+        request.next_attempt_at = next_attempt
+        request.created_at = request.updated_at = now
         request.was_duplicate = False
         if key:
             # The same person twice in one batch: one request for both.
@@ -212,16 +215,7 @@ def request_erasures(
         results.append(request)
 
     if new:
-        created = [request for request, _ in new]
-        if connections[using].features.can_return_rows_from_bulk_insert:
-            ErasureRequest.objects.using(using).bulk_create(
-                created, batch_size=BULK_BATCH_SIZE
-            )
-        else:
-            # The evidence log needs each row's id, which this database does
-            # not give back from a bulk insert.
-            for request in created:
-                request.save(using=using)
+        bulk.insert([request for request, _ in new], using)
         evidence.record_first(
             [
                 (request, _received_detail(request, item, source))
@@ -258,9 +252,7 @@ def _received_detail(
     }
 
 
-def _new_request(
-    normalized: Normalized, source: str, received_at: datetime | None = None
-) -> ErasureRequest:
+def _new_request(normalized: Normalized, source: str, now: datetime) -> ErasureRequest:
     request = ErasureRequest(
         user_id=normalized.id,
         email=normalized.email,
@@ -268,14 +260,12 @@ def _new_request(
         identifier_problems="; ".join(normalized.problems)[:500],
         source=source,
     )
-    if received_at is not None:
-        request.received_at = received_at
     if not normalized.sendable:
         request.status = Status.FAILED
         request.failure_reason = _truncate(
             "nothing valid to send: " + "; ".join(normalized.problems)
         )
-        request.completed_at = timezone.now()
+        request.completed_at = now
     return request
 
 
@@ -658,52 +648,20 @@ _ATTEMPT_OUTCOME_FIELDS = (
 )
 
 
-def _update_each(objs: list[Any], names: tuple[str, ...], using: str) -> None:
-    """Save fields ``names`` of each of ``objs``, one statement run many times.
-
-    ``bulk_update()`` builds a CASE expression per field and row, which
-    costs more in Python than the database spends on the rows; the
-    database's executemany sends the same UPDATE with each row's values.
-    """
-    model = type(objs[0])
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in names]
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(
-        quote(model._meta.db_table),
-        ", ".join(f"{quote(field.column)} = %s" for field in fields),
-        quote(model._meta.pk.column),
-    )
-    rows = [
-        [
-            *(
-                field.get_db_prep_save(getattr(obj, field.attname), connection)
-                for field in fields
-            ),
-            obj.pk,
-        ]
-        for obj in objs
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
 def _write_outcomes(jobs: list[_Job], using: str) -> None:
     """Save the attempts, their evidence and the requests' new states.
 
-    Runs in one transaction.  The request rows come first: taking their
-    write locks before the inserts that reference them (which take shared
-    locks on them in InnoDB) keeps a concurrent claim from deadlocking us.
+    Runs in one transaction, which starts by writing to the request rows:
+    that takes their locks before anything reads them (SQLite would
+    otherwise have to upgrade a read lock, which two writers cannot both
+    do), and before the inserts that reference them (which take shared
+    locks on them in InnoDB, so a concurrent claim could deadlock us).
     """
     requests = ErasureRequest.objects.using(using)
-    holders = dict(
-        requests.select_for_update()
-        .filter(
-            pk__in=[job.request.pk for job in jobs],
-            claim_token__in={job.token for job in jobs},
-        )
-        .values_list("pk", "claim_token")
-    )
+    pks = [job.request.pk for job in jobs]
+    mine = requests.filter(pk__in=pks, claim_token__in={job.token for job in jobs})
+    mine.update(updated_at=timezone.now())
+    holders = dict(mine.values_list("pk", "claim_token"))
     groups: dict[tuple[Any, ...], list[int]] = {}
     for job in jobs:
         job.owned = holders.get(job.request.pk) == job.token
@@ -712,15 +670,15 @@ def _write_outcomes(jobs: list[_Job], using: str) -> None:
             groups.setdefault(key, []).append(job.request.pk)
     # Requests that came to the same outcome change the same way: one
     # UPDATE each for the group, not one per request.
-    for key, pks in groups.items():
-        requests.filter(pk__in=pks).update(
+    for key, group in groups.items():
+        requests.filter(pk__in=group).update(
             claim_token=None, claimed_until=None, **dict(key)
         )
 
     attempts = [job.attempt for job in jobs if job.attempt is not None]
     sent = [attempt for attempt in attempts if attempt.pk is not None]
     if sent:
-        _update_each(sent, _ATTEMPT_OUTCOME_FIELDS, using)
+        bulk.update_each(sent, _ATTEMPT_OUTCOME_FIELDS, using)
     new = [attempt for attempt in attempts if attempt.pk is None]
     if new:
         ErasureAttempt.objects.using(using).bulk_create(new)
