@@ -389,6 +389,7 @@ class _Job:
     classification: Classification | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     owned: bool = False
+    noted: bool = False  # the attempt was saved before the call
 
     @property
     def sendable(self) -> bool:
@@ -501,7 +502,7 @@ def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> None:
     """
     blocked = conf.sending_blocked()
     started_at = timezone.now()
-    going = []
+    going: list[_Job] = []
     for job in jobs:
         if not job.sendable:
             continue
@@ -521,14 +522,17 @@ def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> None:
                 Outcome.CONFIG_ERROR, blocked, sent=False
             )
         else:
-            going.append(job.attempt)
-    if not going:
+            going.append(job)
+    attempts = [job.attempt for job in going if job.attempt is not None]
+    if not attempts:
         return
     if connections[using].features.can_return_rows_from_bulk_insert:
-        ErasureAttempt.objects.using(using).bulk_create(going)
+        ErasureAttempt.objects.using(using).bulk_create(attempts)
     else:
-        for attempt in going:
+        for attempt in attempts:
             attempt.save(using=using)
+    for job in going:
+        job.noted = True
 
 
 def _transmit(job: _Job) -> None:
@@ -675,11 +679,12 @@ def _write_outcomes(jobs: list[_Job], using: str) -> None:
             claim_token=None, claimed_until=None, **dict(key)
         )
 
-    attempts = [job.attempt for job in jobs if job.attempt is not None]
-    sent = [attempt for attempt in attempts if attempt.pk is not None]
-    if sent:
-        bulk.update_each(sent, _ATTEMPT_OUTCOME_FIELDS, using)
-    new = [attempt for attempt in attempts if attempt.pk is None]
+    noted = [job.attempt for job in jobs if job.attempt and job.noted]
+    if noted:
+        bulk.update_each(noted, _ATTEMPT_OUTCOME_FIELDS, using)
+    new = [job.attempt for job in jobs if job.attempt and not job.noted]
+    for attempt in new:
+        attempt.pk = None  # a rolled-back try may have given it one
     if new:
         ErasureAttempt.objects.using(using).bulk_create(new)
     entries = []

@@ -281,3 +281,25 @@ def test_a_key_no_header_can_carry_pauses_instead_of_retrying(
     assert distinct_server.fake.requests == []
     assert set(ErasureRequest.objects.values_list("attempts", flat=True)) == {0}
     assert requests[0].history.get().outcome == Outcome.CONFIG_ERROR
+
+
+def test_a_refusal_recorded_after_a_rollback_is_kept_once(settings, monkeypatch):
+    # No key: nothing goes out, and the attempt is first written with the
+    # outcome, in the transaction that fails once here.
+    settings.DISTINCT = {**settings.DISTINCT, "API_KEY": ""}
+    monkeypatch.setattr(services, "RECORD_RETRY_DELAYS", (0.01,))
+    request = ErasureRequestFactory()
+    real_write = services._write_outcomes
+    failures = iter([True])
+
+    def flaky_write(jobs, using):
+        real_write(jobs, using)
+        if next(failures, False):
+            raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_write_outcomes", flaky_write)
+    assert send(request).outcome == Outcome.CONFIG_ERROR
+    attempt = request.history.get()
+    assert attempt.outcome == Outcome.CONFIG_ERROR and not attempt.in_doubt
+    request.refresh_from_db()
+    assert request.status == Status.PENDING and request.claim_token is None
