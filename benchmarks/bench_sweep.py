@@ -39,7 +39,8 @@ def measure(
                 started = time.perf_counter()
                 report = services.sweep(concurrency=k)
                 took = time.perf_counter() - started
-                connections = double.connections() - before
+                # Less the connection that asks.
+                connections = double.connections() - before - 1
                 duplicates = double.duplicates()
             floor = requests * latency / k
             results.append(

@@ -123,8 +123,8 @@ class RemoteDouble:
         return {"BASE_URL": self.url, "API_KEY": self.API_KEY}
 
     def connections(self) -> int:
-        """Return the TCP connections accepted, not counting this question's."""
-        return int(self.control("GET", "stats")["connections_opened"]) - 1
+        """Return the TCP connections accepted, this question's included."""
+        return int(self.control("GET", "stats")["connections_opened"])
 
     def duplicates(self) -> int:
         """Count the ids the double was asked to erase more than once."""
