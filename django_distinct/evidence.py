@@ -72,33 +72,13 @@ def record(
 ) -> ErasureEvent:
     """Append one entry to ``request``'s evidence log and return it."""
     using = using or DEFAULT_DB_ALIAS
-    detail = detail or {}
-    at = at or timezone.now()
+    entry = Entry(request, kind, actor, detail or {}, at or timezone.now())
     for attempt in range(APPEND_TRIES):
-        last = (
-            ErasureEvent.objects.using(using)
-            .filter(request_id=request.pk)
-            .order_by("-seq")
-            .values_list("seq", "hash")
-            .first()
-        )
-        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, "")
-        event = ErasureEvent(
-            request_id=request.pk,
-            seq=seq,
-            at=at,
-            kind=kind,
-            actor=actor[:150],
-            detail=detail,
-            prev_hash=prev_hash,
-            hash=entry_hash(
-                str(request.uuid), seq, at, kind, actor[:150], detail, prev_hash
-            ),
-        )
         try:
             with transaction.atomic(using=using):
-                event.save(using=using)
+                (event,) = record_many([entry], using=using)
         except IntegrityError:
+            # Another writer took the next position: read the tail again.
             if attempt == APPEND_TRIES - 1:
                 raise
             continue
@@ -116,8 +96,32 @@ class Entry:
     detail: dict[str, Any]
     at: datetime
 
+    def chained(self, seq: int, prev_hash: str) -> ErasureEvent:
+        """Return this entry as the ``seq``-th of its chain, after ``prev_hash``."""
+        actor = self.actor[:150]
+        return ErasureEvent(
+            request_id=self.request.pk,
+            seq=seq,
+            at=self.at,
+            kind=self.kind,
+            actor=actor,
+            detail=self.detail,
+            prev_hash=prev_hash,
+            hash=entry_hash(
+                str(self.request.uuid),
+                seq,
+                self.at,
+                self.kind,
+                actor,
+                self.detail,
+                prev_hash,
+            ),
+        )
 
-def record_many(entries: list[Entry], *, using: str | None = None) -> None:
+
+def record_many(
+    entries: list[Entry], *, using: str | None = None
+) -> list[ErasureEvent]:
     """Append entries to the logs of many requests, at most one each.
 
     Two queries whatever the number: the last entry of every chain, then
@@ -126,7 +130,7 @@ def record_many(entries: list[Entry], *, using: str | None = None) -> None:
     fails the insert and the caller tries the transaction again.
     """
     if not entries:
-        return
+        return []
     using = using or DEFAULT_DB_ALIAS
     pks = [entry.request.pk for entry in entries]
     if len(set(pks)) != len(pks):
@@ -143,28 +147,8 @@ def record_many(entries: list[Entry], *, using: str | None = None) -> None:
     events = []
     for entry in entries:
         seq, prev_hash = last.get(entry.request.pk, (0, ""))
-        actor = entry.actor[:150]
-        events.append(
-            ErasureEvent(
-                request_id=entry.request.pk,
-                seq=seq + 1,
-                at=entry.at,
-                kind=entry.kind,
-                actor=actor,
-                detail=entry.detail,
-                prev_hash=prev_hash,
-                hash=entry_hash(
-                    str(entry.request.uuid),
-                    seq + 1,
-                    entry.at,
-                    entry.kind,
-                    actor,
-                    entry.detail,
-                    prev_hash,
-                ),
-            )
-        )
-    ErasureEvent.objects.using(using).bulk_create(events)
+        events.append(entry.chained(seq + 1, prev_hash))
+    return ErasureEvent.objects.using(using).bulk_create(events)
 
 
 def record_first(
@@ -174,19 +158,13 @@ def record_first(
     actor: str = "",
     using: str | None = None,
 ) -> None:
-    """Start the logs of many new requests at once, one entry each."""
+    """Start the logs of many new requests at once, one entry each.
+
+    As ``record_many``, without reading tails that new requests cannot have.
+    """
     at = timezone.now()
     events = [
-        ErasureEvent(
-            request_id=request.pk,
-            seq=1,
-            at=at,
-            kind=kind,
-            actor=actor[:150],
-            detail=detail,
-            prev_hash="",
-            hash=entry_hash(str(request.uuid), 1, at, kind, actor[:150], detail, ""),
-        )
+        Entry(request, kind, actor, detail, at).chained(1, "")
         for request, detail in entries
     ]
     bulk.insert(events, using or DEFAULT_DB_ALIAS, returning=False)
