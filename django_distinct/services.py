@@ -492,19 +492,26 @@ def send(
     return result
 
 
-def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> None:
+def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> list[_Job]:
     """Get claimed requests ready to go out, and note each send beforehand.
 
     The attempt is written before the call, so that a process dying before
     the outcome is recorded still leaves a trace of the send whose answer
     was lost.  Requests that cannot or must not be sent get their
-    classification here, and no attempt goes out for them.
+    classification here, and no attempt goes out for them; when the
+    settings block sending, one request says so for all, and the others
+    are returned untouched.
     """
     blocked = conf.sending_blocked()
     started_at = timezone.now()
     going: list[_Job] = []
+    held: list[_Job] = []
+    refused = False
     for job in jobs:
         if not job.sendable:
+            continue
+        if blocked and refused:
+            held.append(job)
             continue
         job.attempt = ErasureAttempt(
             request=job.request,
@@ -521,18 +528,19 @@ def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> None:
             job.classification = Classification(
                 Outcome.CONFIG_ERROR, blocked, sent=False
             )
+            refused = True
         else:
             going.append(job)
     attempts = [job.attempt for job in going if job.attempt is not None]
-    if not attempts:
-        return
-    if connections[using].features.can_return_rows_from_bulk_insert:
-        ErasureAttempt.objects.using(using).bulk_create(attempts)
-    else:
-        for attempt in attempts:
-            attempt.save(using=using)
-    for job in going:
-        job.noted = True
+    if attempts:
+        if connections[using].features.can_return_rows_from_bulk_insert:
+            ErasureAttempt.objects.using(using).bulk_create(attempts)
+        else:
+            for attempt in attempts:
+                attempt.save(using=using)
+        for job in going:
+            job.noted = True
+    return held
 
 
 def _transmit(job: _Job) -> None:
@@ -1045,28 +1053,23 @@ class _Sweep:
             if not jobs:
                 return
             try:
-                _start(jobs, trigger=Trigger.SWEEP, actor="", using=self.using)
+                held = _start(jobs, trigger=Trigger.SWEEP, actor="", using=self.using)
             except DatabaseError:
                 # Nothing went out; the claims lapse and a later sweep
                 # tries these again.
                 logger.exception("Could not start sending %s erasure(s)", len(jobs))
                 self.report.errors += len(jobs)
                 return
-        unsent = [job for job in jobs if not job.sendable]
-        refused = [job for job in jobs if job.classification is not None]
-        if refused:
-            # Sending is blocked by the settings: one attempt says so, and
-            # the sweep stops; the others go back unsent.
-            for job in refused[1:]:
-                job.attempt = job.classification = None
-            self.waiting.extendleft(reversed(refused[1:]))
-            unsent.append(refused[0])
-        for job in jobs:
-            if job.sendable and job.attempt is not None and job not in unsent:
+        self.waiting.extendleft(reversed(held))
+        ready = [job for job in jobs if job not in held]
+        for job in ready:
+            if job.noted:
                 self.outbox.put(job)
                 self.in_flight += 1
-        if unsent:
-            self._record(unsent)
+        # Unsendable, or refused by the settings: recorded without a send.
+        finished = [job for job in ready if not job.noted]
+        if finished:
+            self._record(finished)
 
     def _claim_more(self) -> bool:
         """Claim the next few due requests; return whether any were left."""

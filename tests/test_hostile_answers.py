@@ -8,7 +8,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from django_distinct import services
-from django_distinct.models import ErasureRequest, Status
+from django_distinct.models import ErasureAttempt, ErasureRequest, Status
 from django_distinct.outcomes import Outcome, classify_response, retry_after_seconds
 from django_distinct.testing.factories import ErasureRequestFactory
 from tests.rawserver import OK, RawServer, response
@@ -303,3 +303,19 @@ def test_a_refusal_recorded_after_a_rollback_is_kept_once(settings, monkeypatch)
     assert attempt.outcome == Outcome.CONFIG_ERROR and not attempt.in_doubt
     request.refresh_from_db()
     assert request.status == Status.PENDING and request.claim_token is None
+
+
+def test_a_blocked_sweep_refuses_once_and_leaves_nothing_claimed(settings, monkeypatch):
+    monkeypatch.delenv("DISTINCT_API_KEY", raising=False)
+    settings.DISTINCT = {**settings.DISTINCT, "API_KEY": ""}
+    ErasureRequestFactory.create_batch(5)
+
+    report = services.sweep(concurrency=4)
+
+    assert "no API key" in report.paused
+    assert report.sent == 0
+    assert ErasureAttempt.objects.count() == 1
+    assert ErasureAttempt.objects.get().outcome == Outcome.CONFIG_ERROR
+    rows = ErasureRequest.objects.all()
+    assert {row.status for row in rows} == {Status.PENDING}
+    assert not rows.filter(claim_token__isnull=False).exists()
