@@ -29,34 +29,11 @@ def child(count: int, kind: str) -> None:
         from django_distinct import services
 
         harness.seed_pending(count)
-        double = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "django",
-                "distinct_fake_server",
-                "--port",
-                "0",
-                "--api-key",
-                "bench-key",
-            ],
-            cwd=harness.ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            address = double.stdout.readline().strip().rsplit(" ", 1)[1]
-            settings.DISTINCT = {
-                **settings.DISTINCT,
-                "BASE_URL": address,
-                "API_KEY": "bench-key",
-            }
+        with harness.RemoteDouble() as double:
+            settings.DISTINCT = {**settings.DISTINCT, **double.settings()}
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             report = services.sweep(concurrency=8)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        finally:
-            double.terminate()
-            double.wait(timeout=10)
         print(
             json.dumps(
                 {

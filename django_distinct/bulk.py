@@ -64,15 +64,17 @@ def insert(objs: Sequence[models.Model], using: str, *, returning: bool = True) 
         if whole < len(objs):
             rest = len(objs) - whole
             cursor.execute(head + ", ".join([row_sql] * rest), params(whole, len(objs)))
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = using
+    if not returning:
+        return
+    # As many uuids per query as the database takes parameters.
     size = max(1, connection.ops.bulk_batch_size(["uuid"], list(objs)))
     for start in range(0, len(objs), size):
         chunk = objs[start : start + size]
-        ids = _ids_by_uuid(model, chunk, using) if returning else None
-        for index, obj in enumerate(chunk):
-            obj._state.adding = False
-            obj._state.db = using
-            if ids is not None:
-                obj.pk = ids[index]
+        for obj, pk_value in zip(chunk, _ids_by_uuid(model, chunk, using), strict=True):
+            obj.pk = pk_value
 
 
 # Rows per INSERT statement: short enough for psycopg to cache its parse.
