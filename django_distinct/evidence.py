@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
 
 from . import __version__, bulk, conf
+from .identifiers import keyed_hash
 from .models import ErasureEvent, ErasureRequest
 
 RECEIPT_VERSION = 1
 # Appending retries this often when another writer took the same position.
 APPEND_TRIES = 5
+# The model's column: a longer actor is cut before it is hashed.
+ACTOR_MAX_LENGTH = 150
 
 
 def entry_hash(
@@ -47,11 +51,7 @@ def entry_hash(
         separators=(",", ":"),
         ensure_ascii=True,
     )
-    secret = conf.get("HASH_KEY") or settings.SECRET_KEY
-    digest = salted_hmac(
-        "django_distinct.evidence", content, secret=secret, algorithm="sha256"
-    )
-    return digest.hexdigest()
+    return keyed_hash("django_distinct.evidence", content)
 
 
 def _instant(at: datetime) -> str:
@@ -98,7 +98,7 @@ class Entry:
 
     def chained(self, seq: int, prev_hash: str) -> ErasureEvent:
         """Return this entry as the ``seq``-th of its chain, after ``prev_hash``."""
-        actor = self.actor[:150]
+        actor = self.actor[:ACTOR_MAX_LENGTH]
         return ErasureEvent(
             request_id=self.request.pk,
             seq=seq,
@@ -152,7 +152,7 @@ def record_many(
 
 
 def record_first(
-    entries: list[tuple[ErasureRequest, dict[str, Any]]],
+    requests: Sequence[tuple[int, uuid.UUID, dict[str, Any]]],
     *,
     kind: str,
     actor: str = "",
@@ -160,14 +160,27 @@ def record_first(
 ) -> None:
     """Start the logs of many new requests at once, one entry each.
 
-    As ``record_many``, without reading tails that new requests cannot have.
+    ``requests`` holds each request's pk, uuid and the entry's detail.  As
+    ``record_many``, without reading tails that new requests cannot have,
+    and written column by column: a deletion of many users passes here.
+    Rows given the same detail object share its encoding.
     """
     at = timezone.now()
-    events = [
-        Entry(request, kind, actor, detail, at).chained(1, "")
-        for request, detail in entries
-    ]
-    bulk.insert(events, using or DEFAULT_DB_ALIAS, returning=False)
+    actor = actor[:ACTOR_MAX_LENGTH]
+    bulk.insert_columns(
+        ErasureEvent,
+        len(requests),
+        using or DEFAULT_DB_ALIAS,
+        shared={"seq": 1, "at": at, "kind": kind, "actor": actor, "prev_hash": ""},
+        each={
+            "request_id": [pk for pk, _, _ in requests],
+            "detail": [detail for _, _, detail in requests],
+            "hash": [
+                entry_hash(str(request_uuid), 1, at, kind, actor, detail, "")
+                for _, request_uuid, detail in requests
+            ],
+        },
+    )
 
 
 @dataclass(frozen=True)

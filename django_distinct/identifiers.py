@@ -13,6 +13,8 @@ repeats the value itself.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.utils.crypto import salted_hmac
+from django.utils.encoding import force_bytes
 from django.utils.functional import Promise
 
 from . import conf
@@ -218,11 +220,31 @@ def identifier_hash(kind: str, value: str) -> str:
     """
     if kind == "email":
         value = value.casefold()
+    return keyed_hash(f"django_distinct.identifier.{kind}", value)
+
+
+def keyed_hash(salt: str, value: str) -> str:
+    """Return the hex HMAC-SHA256 of ``value`` under this app's key for ``salt``.
+
+    The same digest as Django's ``salted_hmac(salt, value, secret=...)``, so
+    hashes stored by earlier versions still match; the key is derived once
+    per salt and secret instead of for every value, which counts when a
+    deletion of thousands of users hashes each of them.
+    """
     secret = conf.get("HASH_KEY") or settings.SECRET_KEY
-    digest = salted_hmac(
-        f"django_distinct.identifier.{kind}", value, secret=secret, algorithm="sha256"
-    )
+    base = _keyed.get((salt, secret))
+    if base is None:
+        derived = hashlib.sha256(force_bytes(salt) + force_bytes(secret)).digest()
+        base = hmac.new(derived, digestmod=hashlib.sha256)
+        if len(_keyed) >= 64:
+            _keyed.clear()  # keys rotated many times, as tests do: start over
+        _keyed[(salt, secret)] = base
+    digest = base.copy()
+    digest.update(value.encode())
     return digest.hexdigest()
+
+
+_keyed: dict[tuple[str, Any], hmac.HMAC] = {}
 
 
 def clean_message(text: str, payload: dict[str, str], limit: int = 500) -> str:
@@ -241,6 +263,24 @@ def clean_message(text: str, payload: dict[str, str], limit: int = 500) -> str:
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def derived(user_id: str, email: str, phone: str) -> dict[str, str]:
+    """Return what a request keeps of its identifiers once they are removed.
+
+    The masked forms (for people) and keyed hashes (for lookups) of the
+    identifiers given, and the person hash when there is one at all.
+    """
+    fields = {}
+    if email or phone:
+        fields["person_hash"] = person_hash(user_id, email, phone)
+    if email:
+        fields["masked_email"] = mask_email(email)
+        fields["email_hash"] = identifier_hash("email", email)
+    if phone:
+        fields["masked_phone"] = mask_phone(phone)
+        fields["phone_hash"] = identifier_hash("phone", phone)
+    return fields
 
 
 def person_hash(user_id: str, email: str, phone: str) -> str:

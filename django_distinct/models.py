@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import deadlines
-from .identifiers import identifier_hash, mask_email, mask_phone, person_hash
+from .identifiers import derived
 from .outcomes import MESSAGE_MAX_LENGTH, Outcome
 
 
@@ -182,14 +182,10 @@ class ErasureRequest(models.Model):
         Call it before ``bulk_create``, which skips ``save()``.  Fields whose
         identifier was already removed keep what they hold.
         """
-        if (self.email or self.phone) and not self.person_hash:
-            self.person_hash = person_hash(self.user_id, self.email, self.phone)
-        if self.email:
-            self.masked_email = mask_email(self.email)
-            self.email_hash = identifier_hash("email", self.email)
-        if self.phone:
-            self.masked_phone = mask_phone(self.phone)
-            self.phone_hash = identifier_hash("phone", self.phone)
+        for name, value in derived(self.user_id, self.email, self.phone).items():
+            if name == "person_hash" and self.person_hash:
+                continue  # fixed when the request was made
+            setattr(self, name, value)
 
     @property
     def is_terminal(self) -> bool:

@@ -106,7 +106,7 @@ def record_erasure(
     run.identities.append(identity)
     if len(run.identities) >= run.expected:
         del origin.__dict__[_RUN_ATTR]
-        services.request_erasures(
+        services.record_erasures(
             run.identities, source=Source.USER_DELETION, using=using
         )
 

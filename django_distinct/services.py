@@ -51,11 +51,11 @@ from .identifiers import (
     Identity,
     Normalized,
     clean_message,
+    derived,
     identifier_hash,
     normalize,
     normalize_email,
     normalize_phone,
-    person_hash,
 )
 from .models import ErasureAttempt, ErasureRequest, Source, Status, Trigger
 from .outcomes import MESSAGE_MAX_LENGTH, Classification, Outcome, classify_response
@@ -162,12 +162,48 @@ def request_erasures(
     open request of a person who already has one (``was_duplicate``).
     """
     using = using or DEFAULT_DB_ALIAS
+    recorded = record_erasures(
+        identities,
+        source=source,
+        using=using,
+        send_on_commit=send_on_commit,
+        received_at=received_at,
+        actor=actor,
+    )
+    new = ErasureRequest.objects.using(using).in_bulk(
+        [item for item in recorded if isinstance(item, int)]
+    )
+    for request in new.values():
+        request.was_duplicate = False
+    return [new[item] if isinstance(item, int) else item for item in recorded]
+
+
+def record_erasures(
+    identities: list[Identity],
+    *,
+    source: str,
+    using: str | None = None,
+    send_on_commit: bool | None = None,
+    received_at: datetime | None = None,
+    actor: str = "",
+) -> list[int | ErasureRequest]:
+    """Do what ``request_erasures`` does, giving back the pks of new requests.
+
+    Each item is the pk of the request made for that identity, or the open
+    request of a person who already had one (``was_duplicate`` set).  The
+    new rows are written column by column, with no model instance built:
+    this is the path of a site's own deletions, where thousands of users
+    may go in one ``delete()``.
+    """
+    using = using or DEFAULT_DB_ALIAS
     normalized = [normalize(identity) for identity in identities]
+    kept = [derived(n.id, n.email, n.phone) for n in normalized]
     keys = [
-        person_hash(n.id, n.email, n.phone) if n.sendable else "" for n in normalized
+        fields.get("person_hash", "") if n.sendable else ""
+        for n, fields in zip(normalized, kept, strict=True)
     ]
     wanted = {key for key in keys if key}
-    open_requests = {}
+    open_requests: dict[str, ErasureRequest] = {}
     if wanted:
         rows = ErasureRequest.objects.using(using).filter(
             status=Status.PENDING, person_hash__in=wanted
@@ -177,18 +213,19 @@ def request_erasures(
 
     delay = conf.get("SEND_DELAY")
     # One instant for the whole batch: the rows were received together, and
-    # columns that share a value are prepared once (see bulk.insert).
+    # columns that share a value are prepared once (see bulk.insert_columns).
     now = timezone.now()
     received = received_at or now
     due = deadlines.due_at(received)
-    next_attempt = now + timedelta(seconds=delay) if delay else now
-    results: list[ErasureRequest] = []
-    new: list[tuple[ErasureRequest, Normalized]] = []
-    for item, key in zip(normalized, keys, strict=True):
-        existing = open_requests.get(key)
-        if existing is not None and existing.pk is None:
-            results.append(existing)  # the same person twice in this batch
+    new = _NewRequests()
+    # Index into new.rows of each identity's request, or its open request.
+    placed: list[int | ErasureRequest] = []
+    in_batch: dict[str, int] = {}
+    for item, fields, key in zip(normalized, kept, keys, strict=True):
+        if key in in_batch:
+            placed.append(in_batch[key])  # the same person twice in this batch
             continue
+        existing = open_requests.get(key)
         if existing is not None:
             evidence.record(
                 existing,
@@ -198,90 +235,138 @@ def request_erasures(
                 using=using,
             )
             existing.was_duplicate = True
-            results.append(existing)
+            placed.append(existing)
             continue
-        request = _new_request(item, source, now)
-        request.person_hash = key
-        request.derive_from_identifiers()
-        request.received_at = received
-        request.due_at = due
-        request.next_attempt_at = next_attempt
-        request.created_at = request.updated_at = now
-        request.was_duplicate = False
+        index = new.add(item, fields, source, due)
         if key:
-            # The same person twice in one batch: one request for both.
-            open_requests[key] = request
-        new.append((request, item))
-        results.append(request)
+            in_batch[key] = index
+        placed.append(index)
 
-    if new:
-        bulk.insert([request for request, _ in new], using)
+    if new.rows:
+        pks = new.insert(
+            using,
+            received_at=received,
+            due_at=due,
+            next_attempt_at=now + timedelta(seconds=delay) if delay else now,
+            created_at=now,
+        )
         evidence.record_first(
-            [
-                (request, _received_detail(request, item, source))
-                for request, item in new
-            ],
+            [(pk, row.uuid, row.detail) for pk, row in zip(pks, new.rows, strict=True)],
             kind="received",
             actor=actor,
             using=using,
         )
-        for request, item in new:
-            _log_recorded(request, item)
+        for row in new.rows:
+            row.log()
 
-    if send_on_commit is None:
-        send_on_commit = conf.get("SEND_ON_COMMIT") and not delay
-    if send_on_commit:
-        for request, _ in new:
-            if request.status == Status.PENDING:
-                queue_after_commit(request.pk, using=using)
-    return results
-
-
-def _received_detail(
-    request: ErasureRequest, normalized: Normalized, source: str
-) -> dict[str, Any]:
-    return {
-        "source": source,
-        "identifiers": [
-            name for name in ("email", "phone") if getattr(normalized, name)
-        ],
-        "problems": list(normalized.problems),
-        "due_at": request.due_at.isoformat(timespec="seconds")
-        if request.due_at
-        else None,
-    }
+        if send_on_commit is None:
+            send_on_commit = conf.get("SEND_ON_COMMIT") and not delay
+        if send_on_commit:
+            for pk, row in zip(pks, new.rows, strict=True):
+                if row.sendable:
+                    queue_after_commit(pk, using=using)
+    else:
+        pks = []
+    return [pks[item] if isinstance(item, int) else item for item in placed]
 
 
-def _new_request(normalized: Normalized, source: str, now: datetime) -> ErasureRequest:
-    request = ErasureRequest(
-        user_id=normalized.id,
-        email=normalized.email,
-        phone=normalized.phone,
-        identifier_problems="; ".join(normalized.problems)[:500],
-        source=source,
-    )
-    if not normalized.sendable:
-        request.status = Status.FAILED
-        request.failure_reason = _truncate(
-            "nothing valid to send: " + "; ".join(normalized.problems)
+@dataclass
+class _NewRow:
+    """What differs between the requests of one batch, and its first entry."""
+
+    uuid: uuid.UUID
+    normalized: Normalized
+    derived: dict[str, str]
+    failure_reason: str
+    detail: dict[str, Any]
+
+    @property
+    def sendable(self) -> bool:
+        return not self.failure_reason
+
+    def log(self) -> None:
+        user_id = self.normalized.id or "(no id)"
+        if not self.sendable:
+            logger.warning(
+                "Erasure of user %s cannot be sent: %s", user_id, self.failure_reason
+            )
+        elif self.normalized.problems:
+            logger.warning(
+                "Erasure of user %s will be sent without some identifiers: %s",
+                user_id,
+                "; ".join(self.normalized.problems),
+            )
+
+
+_DERIVED_FIELDS = (
+    "person_hash",
+    "masked_email",
+    "email_hash",
+    "masked_phone",
+    "phone_hash",
+)
+
+
+class _NewRequests:
+    """The new requests of one batch, written as columns (see bulk)."""
+
+    def __init__(self) -> None:
+        self.rows: list[_NewRow] = []
+        # Rows with the same identifiers and problems share one detail
+        # object, which bulk.insert_columns then encodes once.
+        self._details: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def add(
+        self, item: Normalized, derived: dict[str, str], source: str, due: Any
+    ) -> int:
+        failure_reason = (
+            ""
+            if item.sendable
+            else _truncate("nothing valid to send: " + "; ".join(item.problems))
         )
-        request.completed_at = now
-    return request
+        names = tuple(name for name in ("email", "phone") if getattr(item, name))
+        shape = (names, item.problems, source)
+        detail = self._details.get(shape)
+        if detail is None:
+            detail = {
+                "source": source,
+                "identifiers": list(names),
+                "problems": list(item.problems),
+                "due_at": due.isoformat(timespec="seconds") if due else None,
+            }
+            self._details[shape] = detail
+        self.rows.append(_NewRow(uuid.uuid4(), item, derived, failure_reason, detail))
+        return len(self.rows) - 1
 
-
-def _log_recorded(request: ErasureRequest, normalized: Normalized) -> None:
-    if request.status == Status.FAILED:
-        logger.warning(
-            "Erasure of user %s cannot be sent: %s",
-            request.user_id or "(no id)",
-            request.failure_reason,
+    def insert(self, using: str, **shared: Any) -> list[int]:
+        """INSERT the rows; return their pks in order."""
+        rows = self.rows
+        statuses = [Status.PENDING if row.sendable else Status.FAILED for row in rows]
+        completed = shared["created_at"]
+        bulk.insert_columns(
+            ErasureRequest,
+            len(rows),
+            using,
+            shared={**shared, "updated_at": shared["created_at"]},
+            each={
+                "uuid": [row.uuid for row in rows],
+                "user_id": [row.normalized.id for row in rows],
+                "email": [row.normalized.email for row in rows],
+                "phone": [row.normalized.phone for row in rows],
+                **{
+                    name: [row.derived.get(name, "") for row in rows]
+                    for name in _DERIVED_FIELDS
+                },
+                "identifier_problems": [
+                    "; ".join(row.normalized.problems)[:500] for row in rows
+                ],
+                "status": statuses,
+                "source": [row.detail["source"] for row in rows],
+                "failure_reason": [row.failure_reason for row in rows],
+                "completed_at": [None if row.sendable else completed for row in rows],
+            },
         )
-    elif normalized.problems:
-        logger.warning(
-            "Erasure of user %s will be sent without some identifiers: %s",
-            request.user_id,
-            "; ".join(normalized.problems),
-        )
+        return bulk.ids_by_uuid(ErasureRequest, [row.uuid for row in rows], using)
 
 
 # --------------------------------------------------------------------------

@@ -10,7 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_distinct import bulk
-from django_distinct.models import ErasureAttempt, ErasureRequest, Source, Status
+from django_distinct.models import (
+    ErasureAttempt,
+    ErasureEvent,
+    ErasureRequest,
+    Source,
+    Status,
+)
 from django_distinct.outcomes import Outcome
 from django_distinct.testing.factories import ErasureRequestFactory
 
@@ -117,3 +123,62 @@ def test_update_each_refuses_what_is_not_a_column():
     request = ErasureRequestFactory()
     with pytest.raises(ValueError, match="not a column"):
         bulk.update_each([request], ["history"], DEFAULT_DB_ALIAS)
+
+
+def test_insert_columns_shares_fills_defaults_and_calls_callables():
+    now = timezone.now()
+    details = [{"n": 1}, {"n": 2}]
+    request = ErasureRequestFactory()
+
+    bulk.insert_columns(
+        ErasureEvent,
+        3,
+        DEFAULT_DB_ALIAS,
+        shared={"request_id": request.pk, "at": now, "kind": "noted", "hash": "h"},
+        each={"seq": [10, 11, 12], "detail": [details[0], details[1], details[0]]},
+    )
+
+    stored = list(
+        ErasureEvent.objects.filter(seq__gte=10)
+        .order_by("seq")
+        .values_list("seq", "at", "kind", "actor", "detail", "prev_hash")
+    )
+    # actor and prev_hash were given nowhere: the fields' defaults fill them.
+    assert stored == [
+        (10, now, "noted", "", {"n": 1}, ""),
+        (11, now, "noted", "", {"n": 2}, ""),
+        (12, now, "noted", "", {"n": 1}, ""),
+    ]
+
+
+def test_insert_columns_calls_a_callable_default_for_each_row():
+    now = timezone.now()
+    bulk.insert_columns(
+        ErasureRequest,
+        4,
+        DEFAULT_DB_ALIAS,
+        shared={"source": Source.COMMAND, "created_at": now, "updated_at": now},
+        each={"user_id": ["a", "b", "c", "d"]},
+    )
+    uuids = set(ErasureRequest.objects.values_list("uuid", flat=True))
+    assert len(uuids) == 4  # uuid4 once per row, not shared
+    statuses = set(ErasureRequest.objects.values_list("status", flat=True))
+    assert statuses == {"pending"}
+
+
+def test_insert_columns_refuses_unknown_columns_and_short_lists():
+    with pytest.raises(ValueError, match="not columns"):
+        bulk.insert_columns(ErasureRequest, 1, DEFAULT_DB_ALIAS, shared={"history": 1})
+    with pytest.raises(ValueError, match="2 values for 3 rows"):
+        bulk.insert_columns(
+            ErasureRequest, 3, DEFAULT_DB_ALIAS, each={"user_id": ["a", "b"]}
+        )
+    assert ErasureRequest.objects.count() == 0
+
+
+def test_ids_by_uuid_follows_the_order_asked():
+    rows = new_requests(5)
+    bulk.insert(rows, DEFAULT_DB_ALIAS, returning=False)
+    uuids = [row.uuid for row in reversed(rows)]
+    expected = [ErasureRequest.objects.get(uuid=value).pk for value in uuids]
+    assert bulk.ids_by_uuid(ErasureRequest, uuids, DEFAULT_DB_ALIAS) == expected

@@ -209,3 +209,21 @@ def test_lazy_text_is_text():
 @pytest.mark.parametrize("value", ["ann@localhost", "ann@[127.0.0.1]", "ann@example"])
 def test_addresses_distinct_would_refuse_are_refused_here(value):
     assert normalize_email(value)[0] == ""
+
+
+def test_keyed_hashes_match_djangos_salted_hmac(settings):
+    # Hashes stored by earlier versions were made with salted_hmac: the
+    # cached key must give the same digests, and follow a new key.
+    from django.utils.crypto import salted_hmac
+
+    from django_distinct.identifiers import identifier_hash
+
+    for key in ("first-key", "second-key"):
+        settings.DISTINCT = {**settings.DISTINCT, "HASH_KEY": key}
+        expected = salted_hmac(
+            "django_distinct.identifier.email",
+            "ann@example.com",
+            secret=key,
+            algorithm="sha256",
+        ).hexdigest()
+        assert identifier_hash("email", "Ann@Example.com") == expected

@@ -288,3 +288,62 @@ def test_the_user_models_email_field_is_honoured(settings):
     settings.DISTINCT = {**NO_SEND, "USER_PHONE_FIELD": None}
     identity = identity_for_user(Person())
     assert (identity.id, identity.email, identity.phone) == (5, "ann@example.com", None)
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_a_bulk_delete_records_what_one_request_at_a_time_would():
+    from django_distinct import services
+    from django_distinct.identifiers import Identity
+
+    people = [
+        ("Ann@Example.COM", "+14155552671"),  # both identifiers
+        ("bob@example.com", ""),
+        ("not an address", ""),  # nothing valid: recorded as failed
+    ]
+    users = [UserFactory(email=email, phone=phone) for email, phone in people]
+    pks = [str(user.pk) for user in users]
+    User.objects.filter(pk__in=[user.pk for user in users]).delete()
+
+    compared = [
+        "user_id",
+        "person_hash",
+        "email",
+        "phone",
+        "masked_email",
+        "masked_phone",
+        "email_hash",
+        "phone_hash",
+        "identifier_problems",
+        "status",
+        "source",
+        "failure_reason",
+    ]
+    from_delete = {
+        row["user_id"]: row for row in ErasureRequest.objects.values(*compared)
+    }
+    ErasureRequest.objects.all().delete()
+    for pk, (email, phone) in zip(pks, people, strict=True):
+        services.request_erasure(
+            Identity(id=pk, email=email, phone=phone), source=Source.USER_DELETION
+        )
+    one_by_one = {
+        row["user_id"]: row for row in ErasureRequest.objects.values(*compared)
+    }
+    assert from_delete == one_by_one
+    assert from_delete[pks[2]]["status"] == Status.FAILED
+    assert from_delete[pks[0]]["phone_hash"] and from_delete[pks[0]]["email_hash"]
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_the_evidence_of_a_bulk_delete_verifies():
+    from django_distinct import evidence
+
+    UserFactory.create_batch(25)
+    UserFactory(email="broken")
+    User.objects.all().delete()
+
+    checked, breaks = evidence.verify()
+    assert (checked, breaks) == (26, [])
+    first = ErasureRequest.objects.get(status=Status.FAILED).events.get()
+    assert (first.seq, first.kind, first.prev_hash) == (1, "received", "")
+    assert first.detail["problems"] == ["email: no @ in the address"]
