@@ -15,7 +15,10 @@ of the connect and read timeouts, after which its socket is shut down.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import os
 import socket
 import threading
 import time
@@ -54,11 +57,12 @@ class RawResponse:
 
 
 class _Call:
-    """One call in flight: the connection it uses, so a timer can end it."""
+    """One call in flight: the connection it uses, so the watchdog can end it."""
 
     def __init__(self) -> None:
         self.connection: HTTPConnection | None = None
         self.expired = False
+        self.done = False
         self._lock = threading.Lock()
 
     def attach(self, connection: HTTPConnection) -> None:
@@ -69,8 +73,19 @@ class _Call:
 
     def expire(self) -> None:
         with self._lock:
+            if self.done:
+                return
             self.expired = True
             self._shut()
+
+    def finish(self) -> None:
+        """Say the answer is read: from now on expiring it does nothing.
+
+        Called before the connection goes back to the pool, where shutting
+        it would break the next call that takes it.
+        """
+        with self._lock:
+            self.done = True
 
     def _shut(self) -> None:
         sock = getattr(self.connection, "sock", None)
@@ -82,6 +97,56 @@ class _Call:
             except OSError:
                 pass
 
+
+class _Watchdog:
+    """One thread that ends the calls whose deadline has passed.
+
+    A timer thread per call would cost a thread start for every request a
+    sweep sends; here arming a deadline is a push onto a heap.  Calls that
+    finish in time are only marked, and dropped when their deadline comes.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Call]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, call: _Call, seconds: float) -> None:
+        """Expire ``call`` in ``seconds`` unless it is done by then."""
+        entry = (time.monotonic() + seconds, next(self._order), call)
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="distinct-deadlines", daemon=True
+                )
+                self._thread.start()
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._changed.wait(wait)
+                _, _, call = heapq.heappop(self._heap)
+            try:
+                call.expire()
+            except Exception:
+                logger.exception("Ending a call past its deadline failed")
+
+    def _after_fork(self) -> None:
+        # The thread does not survive a fork; the child starts its own.
+        self._heap = []
+        self._changed = threading.Condition()
+        self._thread = None
+
+
+_watchdog = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_watchdog._after_fork)
 
 _current = threading.local()
 
@@ -175,13 +240,11 @@ class DistinctClient:
         (an API key no HTTP header can carry, say).
         """
         call = _Call()
-        timer = threading.Timer(self.deadline, call.expire)
-        timer.daemon = True
         started = time.monotonic()
         _current.call = call
-        timer.start()
+        _watchdog.arm(call, self.deadline)
         try:
-            raw = self._exchange(payload, started, request_id)
+            raw = self._exchange(payload, started, request_id, call)
             if call.expired:
                 # The socket was shut under a body without a length: what
                 # was read is a fragment, not an answer.
@@ -194,11 +257,15 @@ class DistinctClient:
                 ) from exc
             raise
         finally:
-            timer.cancel()
+            call.finish()
             _current.call = None
 
     def _exchange(
-        self, payload: dict[str, str], started: float, request_id: str | None
+        self,
+        payload: dict[str, str],
+        started: float,
+        request_id: str | None,
+        call: _Call,
     ) -> RawResponse:
         headers = {"X-Request-Id": request_id} if request_id else None
         try:
@@ -252,6 +319,7 @@ class DistinctClient:
                 f"answer from Distinct cut off ({type(exc).__name__})"
             ) from exc
         finally:
+            call.finish()
             response.close()
         return RawResponse(
             status=response.status_code,

@@ -619,7 +619,7 @@ def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> list[_J
     attempts = [job.attempt for job in going if job.attempt is not None]
     if attempts:
         if connections[using].features.can_return_rows_from_bulk_insert:
-            ErasureAttempt.objects.using(using).bulk_create(attempts)
+            bulk.insert(attempts, using)
         else:
             for attempt in attempts:
                 attempt.save(using=using)

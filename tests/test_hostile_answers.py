@@ -90,6 +90,27 @@ def test_a_dripping_answer_is_cut_at_the_deadline(raw, part):
     assert attempt.message == "no complete answer from Distinct within 1 s"
 
 
+def test_a_deadline_passing_after_the_answer_leaves_the_connection_alone(raw):
+    # The deadline of a call that was answered in time must not shut the
+    # kept-alive connection the next call is using.
+    connections = []
+
+    def answer(sock, index, body):
+        connections.append(sock)
+        if index == 1:
+            time.sleep(0.4)  # the first call's deadline passes meanwhile
+        sock.sendall(response("200 OK", OK))
+        return True
+
+    raw(answer, timeout=(0.25, 0.5))  # a deadline of 0.75 s
+    first, second = ErasureRequestFactory.create_batch(2)
+
+    assert send(first).outcome == Outcome.SUCCEEDED
+    time.sleep(0.5)
+    assert send(second).outcome == Outcome.SUCCEEDED
+    assert len(set(map(id, connections))) == 1
+
+
 def test_lower_case_retry_after_is_honoured(raw, settings):
     settings.DISTINCT = {**settings.DISTINCT, "BACKOFF_BASE": 1}
 
