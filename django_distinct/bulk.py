@@ -126,15 +126,15 @@ def insert_columns(
         if not connection.features.can_return_rows_from_bulk_insert:
             raise ValueError(f"{connection.vendor} cannot return inserted rows")
         suffix, _ = connection.ops.return_insert_columns([meta.pk])
-        ids = []
+        # Every backend that can return rows has this; the stubs omit it.
+        fetch = connection.ops.fetch_returned_insert_rows  # type: ignore[attr-defined]
+        ids: list[Any] = []
         with connection.cursor() as cursor:
             for start in range(0, count, per_statement):
                 stop = min(count, start + per_statement)
                 sql = head + ", ".join([row_sql] * (stop - start)) + " " + suffix
                 cursor.execute(sql, params(start, stop))
-                ids.extend(
-                    row[0] for row in connection.ops.fetch_returned_insert_rows(cursor)
-                )
+                ids.extend(row[0] for row in fetch(cursor))
         return ids
 
     whole = count - count % per_statement
@@ -162,7 +162,7 @@ def ids_by_uuid(
     connection = connections[using]
     # As many uuids per query as the database takes parameters.
     size = max(1, connection.ops.bulk_batch_size(["uuid"], list(uuids)))
-    ids = []
+    ids: list[Any] = []
     for start in range(0, len(uuids), size):
         chunk = uuids[start : start + size]
         by_uuid = dict(

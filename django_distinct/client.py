@@ -222,6 +222,8 @@ class DistinctClient:
         # environment and ~/.netrc, and could send an Authorization header of
         # its own alongside ours.
         self.session.trust_env = False
+        self._adapter = adapter
+        self._headers = dict(self.session.headers)
 
     def __repr__(self) -> str:
         # Never the session headers: they hold the key.
@@ -267,16 +269,16 @@ class DistinctClient:
         request_id: str | None,
         call: _Call,
     ) -> RawResponse:
-        headers = {"X-Request-Id": request_id} if request_id else None
+        headers = self._headers
+        if request_id:
+            headers = {**headers, "X-Request-Id": request_id}
         try:
-            response = self.session.post(
-                self.url,
-                json=payload,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+            # Straight to the adapter: Session.request would merge settings,
+            # cookies and hooks this client never uses, which costs about a
+            # third of the CPU of each call, and a sweep makes thousands.
+            request = requests.PreparedRequest()
+            request.prepare(method="POST", url=self.url, headers=headers, json=payload)
+            response = self._adapter.send(request, timeout=self.timeout, stream=True)
         except requests.exceptions.ConnectTimeout as exc:
             raise DistinctConnectError("timed out connecting to Distinct") from exc
         except requests.exceptions.ReadTimeout as exc:

@@ -268,6 +268,30 @@ def test_one_bad_row_does_not_stop_the_sweep(
     assert report.sent == 2
 
 
+def test_a_row_that_cannot_be_recorded_costs_only_itself(
+    distinct_server, distinct_fake, monkeypatch
+):
+    requests = ErasureRequestFactory.create_batch(12)
+    poison = requests[5].pk
+    real_write = services._write_outcomes
+    batches = []
+
+    def write_or_fail(jobs, using):
+        batches.append(len(jobs))
+        if any(job.request.pk == poison for job in jobs):
+            raise RuntimeError("poison")
+        real_write(jobs, using)
+
+    monkeypatch.setattr(services, "_write_outcomes", write_or_fail)
+    report = services.sweep(concurrency=4)
+
+    assert (report.sent, report.errors) == (11, 1)
+    assert max(batches) > 1  # outcomes were being recorded together
+    statuses = dict(ErasureRequest.objects.values_list("pk", "status"))
+    assert statuses.pop(poison) == Status.PENDING
+    assert set(statuses.values()) == {Status.NOT_FOUND}
+
+
 def test_the_command_exits_non_zero_when_a_row_failed(
     distinct_server, distinct_fake, monkeypatch
 ):

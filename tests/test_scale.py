@@ -4,12 +4,14 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from django_distinct import services
-from django_distinct.models import ErasureRequest, Status
+from django_distinct.models import ErasureAttempt, ErasureRequest, Status
+from django_distinct.outcomes import Outcome
 from django_distinct.testing.factories import ErasureRequestFactory
 from tests.test_processes import ROOT, site  # noqa: F401  (the fixture)
 
@@ -53,6 +55,34 @@ def test_a_refusal_stops_every_thread(distinct_server, distinct_fake, settings):
     assert report.paused == "Unauthorized."
     assert len(distinct_fake.requests) <= 8  # those already in flight at most
     assert set(ErasureRequest.objects.values_list("attempts", flat=True)) == {0}
+    # Requests queued behind the refusal were not sent, and have no attempt.
+    assert ErasureAttempt.objects.count() == len(distinct_fake.requests)
+    assert not ErasureAttempt.objects.filter(outcome=Outcome.UNKNOWN).exists()
+    assert not ErasureRequest.objects.filter(claim_token__isnull=False).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_sweep_gives_back_what_it_queued(distinct_server, distinct_fake):
+    distinct_fake.inject("slow", times=None, delay=0.05)
+    ErasureRequestFactory.create_batch(60)
+    stop = threading.Event()
+    seen = []
+
+    def on_result(result):
+        seen.append(result)
+        if len(seen) == 5:
+            stop.set()
+
+    report = services.sweep(concurrency=4, stop=stop, on_result=on_result)
+
+    sent = len(distinct_fake.requests)
+    assert report.sent == sent < 60
+    # Each request that went out has its attempt and outcome; those queued
+    # when the sweep stopped are pending again, unclaimed, with no attempt.
+    assert ErasureAttempt.objects.count() == sent
+    assert not ErasureAttempt.objects.filter(outcome=Outcome.UNKNOWN).exists()
+    assert ErasureRequest.objects.filter(status=Status.PENDING).count() == 60 - sent
+    assert not ErasureRequest.objects.filter(claim_token__isnull=False).exists()
 
 
 @pytest.mark.django_db(transaction=True)
