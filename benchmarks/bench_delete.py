@@ -3,6 +3,10 @@ Deletion overhead: 5,000 users removed with one queryset delete, with the
 app's receivers connected (send-on-commit off) and without them, on the same
 database in the same run.  Target: ratio at most 1.3.
 
+A third variant connects the receivers but records nothing: what the two
+signals per user and reading the identifiers cost by themselves, the floor
+under any way of recording the requests within the deletion.
+
     python benchmarks/bench_delete.py [--users N] [--rounds R]
 """
 
@@ -22,30 +26,41 @@ def measure(users: int, rounds: int, kind: str) -> dict[str, object]:
         harness.setup_django(url, SEND_ON_COMMIT=False)
         from django.db import connections
 
-        from django_distinct import receivers
+        from django_distinct import receivers, services
         from django_distinct.models import ErasureRequest
         from tests.testapp.models import User
 
-        def one_round(with_app: bool) -> float:
+        record = services.record_erasures
+
+        def record_nothing(*args: object, **kwargs: object) -> list[object]:
+            return []
+
+        def one_round(mode: str) -> float:
             User.objects.bulk_create(
                 User(username=f"u{i}", email=f"u{i}@example.com") for i in range(users)
             )
-            (receivers.connect if with_app else receivers.disconnect)()
-            started = time.perf_counter()
-            User.objects.all().delete()
-            took = time.perf_counter() - started
+            (receivers.disconnect if mode == "without" else receivers.connect)()
+            services.record_erasures = record_nothing if mode == "signals" else record
+            try:
+                started = time.perf_counter()
+                User.objects.all().delete()
+                took = time.perf_counter() - started
+            finally:
+                services.record_erasures = record
             receivers.connect()
             ErasureRequest.objects.all().delete()
             return took
 
-        one_round(True)  # warm caches and the query planner
-        times = {True: [], False: []}
+        one_round("with")  # warm caches and the query planner
+        times: dict[str, list[float]] = {"without": [], "with": [], "signals": []}
         for _ in range(rounds):
-            for with_app in (False, True):  # interleaved: same conditions
-                times[with_app].append(one_round(with_app))
+            for mode in times:  # interleaved: same conditions
+                times[mode].append(one_round(mode))
         connections.close_all()
 
-    without, with_app = statistics.median(times[False]), statistics.median(times[True])
+    without, with_app, signals = (
+        statistics.median(times[mode]) for mode in ("without", "with", "signals")
+    )
     return {
         "benchmark": "delete",
         "database": kind,
@@ -54,6 +69,8 @@ def measure(users: int, rounds: int, kind: str) -> dict[str, object]:
         "with_app_s": round(with_app, 3),
         "ratio": round(with_app / without, 2),
         "target": 1.3,
+        "signals_only_s": round(signals, 3),
+        "signals_only_ratio": round(signals / without, 2),
     }
 
 
