@@ -47,6 +47,11 @@ class _Deletion:
         self.using = using
         self.expected = 0
         self.identities: list[Identity] = []
+        self.read = services.identity_reader()
+        # Django replaces this list whenever the transaction commits or rolls
+        # back (or a savepoint does); while it is the same list, the run's
+        # callback is still in it.
+        self.hooks: list[Any] | None = None
 
     def __call__(self) -> None:
         # Registered with on_commit only to learn whether the deletion's
@@ -67,6 +72,7 @@ def _current_run(origin: Any, using: str, *, start: bool) -> _Deletion | None:
     if run is None and start:
         run = _Deletion(using)
         transaction.on_commit(run, using=using)
+        run.hooks = transaction.get_connection(using).run_on_commit
         holder[_RUN_ATTR] = run
     return run
 
@@ -74,8 +80,13 @@ def _current_run(origin: Any, using: str, *, start: bool) -> _Deletion | None:
 def _pending(run: _Deletion) -> bool:
     # Django keeps a transaction's callbacks as (savepoints, func, robust);
     # a rollback discards them, which is how a stale run shows itself.
-    connection = transaction.get_connection(run.using)
-    return any(entry[1] is run for entry in connection.run_on_commit)
+    hooks = transaction.get_connection(run.using).run_on_commit
+    if hooks is run.hooks:
+        return True  # checked once per user: the common case costs nothing
+    if any(entry[1] is run for entry in hooks):
+        run.hooks = hooks  # a savepoint of someone else's rolled back
+        return True
+    return False
 
 
 def snapshot_identity(
@@ -83,10 +94,12 @@ def snapshot_identity(
 ) -> None:
     if not conf.get("ERASE_ON_DELETE"):
         return
-    instance.__dict__[_SNAPSHOT_ATTR] = services.identity_for_user(instance)
     run = _current_run(origin, using, start=True)
-    if run is not None:
-        run.expected += 1
+    if run is None:
+        instance.__dict__[_SNAPSHOT_ATTR] = services.identity_for_user(instance)
+        return
+    instance.__dict__[_SNAPSHOT_ATTR] = run.read(instance)
+    run.expected += 1
 
 
 def record_erasure(

@@ -83,26 +83,46 @@ _OUTCOME_STATUS: dict[str, str] = {
 
 def identity_for_user(user: Any) -> Identity:
     """Read the identifiers of ``user`` as the settings map them."""
+    return identity_reader()(user)
+
+
+def identity_reader() -> Callable[[Any], Identity]:
+    """Return a function reading a user's identifiers, the settings read once.
+
+    A deletion of many users reads each of them with the same settings.
+    """
     custom = conf.get("USER_IDENTITY")
     if custom:
         func = import_string(custom) if isinstance(custom, str) else custom
-        result = func(user)
-        if isinstance(result, Identity):
-            return result
+
+        def read_custom(user: Any) -> Identity:
+            result = func(user)
+            if isinstance(result, Identity):
+                return result
+            return Identity(
+                id=result.get("id"),
+                email=result.get("email"),
+                phone=result.get("phone"),
+            )
+
+        return read_custom
+
+    id_field = conf.get("USER_ID_FIELD")
+    email_field = conf.get("USER_EMAIL_FIELD")
+    phone_field = conf.get("USER_PHONE_FIELD")
+
+    def read_fields(user: Any) -> Identity:
+        email = email_field
+        if not email:
+            get_name = getattr(user, "get_email_field_name", None)
+            email = get_name() if get_name else "email"
         return Identity(
-            id=result.get("id"), email=result.get("email"), phone=result.get("phone")
+            id=read_path(user, id_field),
+            email=read_path(user, email),
+            phone=read_path(user, phone_field) if phone_field else None,
         )
 
-    email_field = conf.get("USER_EMAIL_FIELD")
-    if not email_field:
-        get_name = getattr(user, "get_email_field_name", None)
-        email_field = get_name() if get_name else "email"
-    phone_field = conf.get("USER_PHONE_FIELD")
-    return Identity(
-        id=read_path(user, conf.get("USER_ID_FIELD")),
-        email=read_path(user, email_field),
-        phone=read_path(user, phone_field) if phone_field else None,
-    )
+    return read_fields
 
 
 def read_path(obj: Any, path: str) -> Any:

@@ -347,3 +347,28 @@ def test_the_evidence_of_a_bulk_delete_verifies():
     first = ErasureRequest.objects.get(status=Status.FAILED).events.get()
     assert (first.seq, first.kind, first.prev_hash) == (1, "received", "")
     assert first.detail["problems"] == ["email: no @ in the address"]
+
+
+@override_settings(DISTINCT=NO_SEND)
+def test_a_site_receiver_rolling_back_its_own_savepoint_loses_nothing():
+    # Rolling back a savepoint makes Django rebuild its list of on-commit
+    # callbacks mid-deletion; the deletion's batch must still be recorded.
+    class Undone(Exception):
+        pass
+
+    def rolls_back_a_savepoint(sender, instance, **kwargs):
+        try:
+            with transaction.atomic():
+                raise Undone
+        except Undone:
+            pass
+
+    users = UserFactory.create_batch(3)
+    post_delete.connect(rolls_back_a_savepoint, sender=User, dispatch_uid="t-sp")
+    try:
+        with transaction.atomic():
+            User.objects.filter(pk__in=[u.pk for u in users]).delete()
+    finally:
+        post_delete.disconnect(sender=User, dispatch_uid="t-sp")
+    recorded = sorted(ErasureRequest.objects.values_list("user_id", flat=True))
+    assert recorded == sorted(str(u.pk) for u in users)
