@@ -650,11 +650,14 @@ def _start(jobs: list[_Job], *, trigger: str, actor: str, using: str) -> list[_J
             going.append(job)
     attempts = [job.attempt for job in going if job.attempt is not None]
     if attempts:
-        if connections[using].features.can_return_rows_from_bulk_insert:
-            bulk.insert(attempts, using)
-        else:
-            for attempt in attempts:
-                attempt.save(using=using)
+        # All or none: an attempt left by a failed batch would say that a
+        # request may have gone out when it never did.
+        with transaction.atomic(using=using):
+            if connections[using].features.can_return_rows_from_bulk_insert:
+                bulk.insert(attempts, using)
+            else:
+                for attempt in attempts:
+                    attempt.save(using=using)
         for job in going:
             job.noted = True
     return held
@@ -695,13 +698,13 @@ RECORD_RETRY_DELAYS = (0.25, 1.0, 3.0)
 
 
 def _finish(
-    jobs: list[_Job], using: str, *, delays: tuple[float, ...] = RECORD_RETRY_DELAYS
+    jobs: list[_Job], using: str, *, delays: tuple[float, ...] | None = None
 ) -> list[SendResult]:
     """Record the outcomes of ``jobs`` together and return them.
 
     The answers are already in hand and cannot be asked for again without a
     second send, so a database error here is retried, after each of
-    ``delays``, before giving up.
+    ``delays`` (``RECORD_RETRY_DELAYS`` by default), before giving up.
     """
     now = timezone.now()
     for job in jobs:
@@ -715,6 +718,8 @@ def _finish(
         else:
             job.changes = _unsendable_changes(job, now)
 
+    if delays is None:
+        delays = RECORD_RETRY_DELAYS
     for delay in (*delays, None):
         try:
             with transaction.atomic(using=using):
@@ -1114,6 +1119,7 @@ class _Sweep:
         self.limit = limit
         self.stop = stop
         self.on_result = on_result
+        self.queued = _queue_depth()
         self.report = SweepReport()
         self.taken = 0  # requests claimed, or found claimed by another worker
         self.waiting: deque[_Job] = deque()  # claimed, not yet started
@@ -1221,11 +1227,13 @@ class _Sweep:
 
     def _dispatch(self) -> None:
         """Claim and start enough requests to keep the senders' queue full."""
-        room = (1 + QUEUED_PER_SENDER) * self.width - self.in_flight
+        room = (1 + self.queued) * self.width - self.in_flight
         if room <= 0:
             return
         with database_guard(self.using):
-            while len(self.waiting) < room and self._claim_more(room):
+            while len(self.waiting) < room and self._claim_more(
+                room - len(self.waiting)
+            ):
                 pass
             jobs = [self.waiting.popleft() for _ in range(min(room, len(self.waiting)))]
             if not jobs:
@@ -1233,10 +1241,11 @@ class _Sweep:
             try:
                 held = _start(jobs, trigger=Trigger.SWEEP, actor="", using=self.using)
             except DatabaseError:
-                # Nothing went out; the claims lapse and a later sweep
-                # tries these again.
+                # Nothing went out and no attempt was noted: give the claims
+                # back rather than have a later sweep wait for them to lapse.
                 logger.exception("Could not start sending %s erasure(s)", len(jobs))
                 self.report.errors += len(jobs)
+                self._give_back(jobs)
                 return
         self.waiting.extendleft(reversed(held))
         ready = [job for job in jobs if job not in held]
@@ -1323,9 +1332,28 @@ class _Sweep:
 
 
 # Requests started (attempt noted, claim held) and queued per sending
-# thread, beyond the one it is sending.  A process killed mid-sweep leaves
-# their attempts in doubt although they never went out.
+# thread, beyond the one it is sending, at most.  A process killed
+# mid-sweep leaves their attempts in doubt although they never went out.
 QUEUED_PER_SENDER = 5
+
+
+def _queue_depth() -> int:
+    """Return how many requests per sender may wait queued, claims allowing.
+
+    The last request in the queue waits for as many calls as are queued
+    ahead of it, each bounded by the client's deadline (connect plus read
+    timeout), and then makes its own: its claim must outlast them all, or
+    another worker could take it and send it too.  With the defaults (a
+    lease of 300 s, calls of at most 13 s) that allows the full queue; a
+    lease of a few calls allows none, and the sweep waits for the database
+    between sends as it must.
+    """
+    call = sum(conf.timeout())
+    calls_per_lease = int(conf.get("CLAIM_TIMEOUT") // call) if call > 0 else 0
+    # One call of margin, for the time between the claim and the queue.
+    return max(0, min(QUEUED_PER_SENDER, calls_per_lease - 2))
+
+
 # Answers recorded in one transaction, per sending thread; and the seconds
 # the sweep waits for them before recording those it has.
 COLLECTED_PER_SENDER = 2

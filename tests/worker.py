@@ -89,6 +89,13 @@ def main(action, arg=None):
                 ]
             )
         )
+    elif action == "attempts":
+        from django_distinct.models import ErasureAttempt
+
+        rows = ErasureAttempt.objects.order_by("pk").values_list(
+            "request__user_id", "outcome", "in_doubt"
+        )
+        print(json.dumps([list(row) for row in rows]))
     else:
         raise SystemExit(f"unknown action {action!r}")
 
