@@ -46,18 +46,24 @@ def _sweeper(site, *args, env=None):  # noqa: F811
     )
 
 
-def test_a_request_queued_past_its_lease_is_not_sent_twice(site, distinct_fake):  # noqa: F811
-    emails = [f"p{i}@example.com" for i in range(30)]
+# A claim of 5 s: longer than one call may take (4 s), as the checks ask.
+LEASE = {"DISTINCT_TEST_CLAIM_TIMEOUT": "5"}
+
+
+def _known_and_pending(site, distinct_fake, count, delay):  # noqa: F811
+    """Make ``count`` pending requests for people Distinct knows, answered late."""
+    emails = [f"p{i}@example.com" for i in range(count)]
     distinct_fake.add_users({"email": email} for email in emails)
     site.worker("pending", json.dumps(emails))
-    # Each answer takes 1.5 s, well within the 4 s a call may take; the
-    # lease of 5 s is longer than that, as the checks require.
-    distinct_fake.inject("slow", times=None, delay=1.5)
-    lease = {"DISTINCT_TEST_CLAIM_TIMEOUT": "5"}
+    distinct_fake.inject("slow", times=None, delay=delay)
 
-    first = _sweeper(site, "--concurrency", "2", env=lease)
+
+def test_a_request_queued_past_its_lease_is_not_sent_twice(site, distinct_fake):  # noqa: F811
+    _known_and_pending(site, distinct_fake, 30, delay=1.5)
+
+    first = _sweeper(site, "--concurrency", "2", env=LEASE)
     time.sleep(5.5)
-    second = _sweeper(site, "--concurrency", "2", env=lease)
+    second = _sweeper(site, "--concurrency", "2", env=LEASE)
     outputs = [p.communicate(timeout=120) for p in (first, second)]
 
     counts = distinct_fake.count_by_id()
@@ -72,13 +78,9 @@ def test_a_request_queued_past_its_lease_is_not_sent_twice(site, distinct_fake):
 
 
 def test_a_second_sweep_after_kill_9_sends_what_the_first_left(site, distinct_fake):  # noqa: F811
-    emails = [f"p{i}@example.com" for i in range(200)]
-    distinct_fake.add_users({"email": email} for email in emails)
-    site.worker("pending", json.dumps(emails))
-    distinct_fake.inject("slow", times=None, delay=0.2)
-    lease = {"DISTINCT_TEST_CLAIM_TIMEOUT": "5"}
+    _known_and_pending(site, distinct_fake, 200, delay=0.2)
 
-    first = _sweeper(site, "--concurrency", "8", env=lease)
+    first = _sweeper(site, "--concurrency", "8", env=LEASE)
     deadline = time.monotonic() + 30
     while len(distinct_fake.requests) < 40 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -94,7 +96,7 @@ def test_a_second_sweep_after_kill_9_sends_what_the_first_left(site, distinct_fa
 
     # Within the lease nobody touches them; after it, all go out.
     time.sleep(max(0, 5.2 - (time.monotonic() - killed_at)))
-    site.manage("distinct_erase", "--concurrency", "8", env=lease)
+    site.manage("distinct_erase", "--concurrency", "8", env=LEASE)
 
     rows = site.report()
     assert {row["status"] for row in rows} == {"succeeded", "not_found"}
@@ -268,10 +270,9 @@ def test_sigterm_with_a_short_lease_leaves_nothing_in_doubt(site, distinct_fake)
     emails = [f"p{i}@example.com" for i in range(40)]
     site.worker("pending", json.dumps(emails))
     distinct_fake.inject("slow", times=None, delay=1.5)
-    lease = {"DISTINCT_TEST_CLAIM_TIMEOUT": "5"}
 
     worker = _sweeper(
-        site, "--loop", "--interval", "0.2", "--concurrency", "2", env=lease
+        site, "--loop", "--interval", "0.2", "--concurrency", "2", env=LEASE
     )
     time.sleep(8)  # past the first claims' lease
     worker.send_signal(signal.SIGTERM)
