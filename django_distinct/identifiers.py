@@ -255,14 +255,29 @@ def clean_message(text: str, payload: dict[str, str], limit: int = 500) -> str:
     result fits the message columns.
     """
     for key, mask in (("email", mask_email), ("phone", mask_phone)):
-        value = payload.get(key)
-        if value:
-            text = re.sub(re.escape(value), mask(value), text, flags=re.IGNORECASE)
+        value = payload.get(key, "")
+        # A phone may come back without its "+": look for the digits.
+        needle = value[1:] if key == "phone" else value
+        if needle and _may_contain(text, needle):
+            # Each address makes its own pattern, which Python's regex cache
+            # cannot keep for the next answer: compile it only when needed.
+            masked = mask(value)
+            text = _replace_any_case(text, value, masked)
             if key == "phone":
-                text = text.replace(value[1:], mask(value)[1:])
+                text = text.replace(value[1:], masked[1:])
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _may_contain(text: str, value: str) -> bool:
+    # Whatever a case-insensitive regex would find, one of these finds too.
+    return value.casefold() in text.casefold() or value.lower() in text.lower()
+
+
+def _replace_any_case(text: str, value: str, replacement: str) -> str:
+    # A function, not a template: a replacement is never read for escapes.
+    return re.sub(re.escape(value), lambda _: replacement, text, flags=re.IGNORECASE)
 
 
 def derived(user_id: str, email: str, phone: str) -> dict[str, str]:

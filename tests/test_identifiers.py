@@ -227,3 +227,20 @@ def test_keyed_hashes_match_djangos_salted_hmac(settings):
             algorithm="sha256",
         ).hexdigest()
         assert identifier_hash("email", "Ann@Example.com") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("No user ANN@EXAMPLE.COM here.", "No user a***@example.com here."),
+        ("Phone 14155552671 unknown.", "Phone 1******2671 unknown."),
+        ("Phone +14155552671 unknown.", "Phone +1******2671 unknown."),
+        ("User not found.", "User not found."),
+        ("Odd \\1 text for ann@example.com", "Odd \\1 text for a***@example.com"),
+    ],
+)
+def test_clean_message_masks_what_was_sent_however_it_is_echoed(text, expected):
+    from django_distinct.identifiers import clean_message
+
+    payload = {"id": "1", "email": "ann@example.com", "phone": "+14155552671"}
+    assert clean_message(text, payload) == expected
