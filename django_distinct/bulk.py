@@ -125,16 +125,18 @@ def insert_columns(
     if returning:
         if not connection.features.can_return_rows_from_bulk_insert:
             raise ValueError(f"{connection.vendor} cannot return inserted rows")
-        suffix, _ = connection.ops.return_insert_columns([meta.pk])
-        # Every backend that can return rows has this; the stubs omit it.
-        fetch = connection.ops.fetch_returned_insert_rows  # type: ignore[attr-defined]
+        # Spelt out rather than asked of the backend: its helpers for this
+        # are private, and Django 6.0 renamed them.  PostgreSQL, SQLite and
+        # MariaDB, the databases that can return rows, all write it so.
+        assert meta.pk is not None
+        suffix = f" RETURNING {quote(meta.pk.column)}"
         ids: list[Any] = []
         with connection.cursor() as cursor:
             for start in range(0, count, per_statement):
                 stop = min(count, start + per_statement)
-                sql = head + ", ".join([row_sql] * (stop - start)) + " " + suffix
+                sql = head + ", ".join([row_sql] * (stop - start)) + suffix
                 cursor.execute(sql, params(start, stop))
-                ids.extend(row[0] for row in fetch(cursor))
+                ids.extend(row[0] for row in cursor.fetchall())
         return ids
 
     whole = count - count % per_statement
