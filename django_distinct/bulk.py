@@ -5,8 +5,9 @@ Writing many rows of this app's own models with few statements.
 through the ORM's expression and preparation machinery, which for a wide
 model costs far more in Python than the database spends on the rows.  The
 writes here are on the path of a site's own deletions and of every sweep,
-so they prepare each column once where all rows share a value, pass text
-through untouched, and hand the database one statement.
+so they take rows as columns (no model instances need exist), prepare a
+value once where rows share it, pass text through untouched, and hand the
+database a few statements of many rows.
 
 They skip what the ORM would do per object and this app never needs:
 ``pre_save()`` (so ``auto_now`` fields must already hold their value),

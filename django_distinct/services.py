@@ -1093,12 +1093,12 @@ class _Sweep:
     several at once.  A claim takes a few requests with one UPDATE, their
     attempts are noted with one INSERT, and they queue for the senders;
     the outcomes that came back meanwhile are recorded in one transaction.
-    Several requests per sender are started and queued
-    (``QUEUED_PER_SENDER``), so that the senders never wait for this
-    thread, and this thread records the answers of many requests per
-    transaction: under one interpreter lock, each statement it saves is
-    time the senders get.  At most ``width`` requests are on the wire at
-    once.
+    Several requests per sender are started and queued (as many as the
+    claim lease allows, see ``_queue_depth``), so that the senders never
+    wait for this thread, and this thread records the answers of many
+    requests per transaction: under one interpreter lock, each statement
+    it saves is time the senders get.  At most ``width`` requests are on
+    the wire at once.
 
     An interrupted or paused sweep sends nothing more: the requests that
     were queued are given back, and the attempts noted for them removed,
